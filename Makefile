@@ -1,0 +1,31 @@
+# The two commands that matter on a fresh machine (Python 3.11):
+#   make demo   creates .venv, installs genehub, runs the end-to-end demo
+#   make test   creates .venv, installs genehub, runs the default test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: setup demo test test-slow bench clean
+
+setup: $(VENV)/.installed
+
+# torch==2.13.0 first: it resolves to the CPU wheel on this machine's disk; a plain `torch`
+# requirement would pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[merge,test]"
+	touch $@
+
+demo: setup
+	$(BIN)/genehub zoo build --preset demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,176 @@
+"""CLI for genes: keys, the trust store, signing, verification and cards.
+
+    genehub keys new NAME              genehub sign DIR --key NAME
+    genehub trust add|list|remove      genehub verify DIR
+    genehub card validate DIR          genehub card show DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from ._common import add_command, add_group, print_json, print_table
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from ..gene import TrustStore
+
+    return TrustStore(args.trust_store)
+
+
+def _add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trust-store", metavar="DIR", default=None,
+                        help="trust store directory (default: $GENEHUB_CONFIG/trust, ~/.config/genehub/trust)")
+
+
+def _keys_new(args: argparse.Namespace) -> int:
+    from ..gene import new_key
+
+    key = new_key(args.name, directory=args.dir, overwrite=args.force)
+    print(f"private key  {key.private}  (keep it secret)")
+    print(f"public key   {key.public}  (share it)")
+    print(f"fingerprint  {key.fingerprint}")
+    if args.trust:
+        _store(args).add(args.name, key.public, overwrite=True)
+        print(f"trusted as {args.name!r}")
+    else:
+        print(f"to accept your own genes: genehub trust add {args.name} {key.public}")
+    return 0
+
+
+def _trust_add(args: argparse.Namespace) -> int:
+    key = _store(args).add(args.name, args.public_key, overwrite=args.force)
+    print(f"trusted {key.name!r} ({key.fingerprint})")
+    return 0
+
+
+def _trust_list(args: argparse.Namespace) -> int:
+    rows = [{"name": k.name, "fingerprint": k.fingerprint, "path": str(k.path)} for k in _store(args).list()]
+    print_json(rows) if args.json else print_table(rows, ["name", "fingerprint"])
+    return 0
+
+
+def _trust_remove(args: argparse.Namespace) -> int:
+    _store(args).remove(args.name)
+    print(f"no longer trusting {args.name!r}")
+    return 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from ..gene import sign_gene
+
+    password = os.environ.get(args.password_env) if args.password_env else None
+    path = sign_gene(args.dir, key=args.key, password=password)
+    print(f"signed {args.dir} -> {path}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from ..gene import verify_gene
+
+    result = verify_gene(args.dir, trust=_store(args))
+    card = result.card
+    if args.json:
+        print_json({"ok": True, "signer": result.signer, "fingerprint": result.fingerprint,
+                    "name": card["name"], "version": card["version"]})
+    else:
+        print(f"OK {card['name']} {card['version']}: signed by {result.signer} ({result.fingerprint}); "
+              "card valid; digests match")
+    return 0
+
+
+def _card_validate(args: argparse.Namespace) -> int:
+    from ..errors import CardValidationError
+    from ..gene import load_card
+
+    try:
+        card = load_card(args.path)
+    except CardValidationError as err:
+        print(f"invalid: {len(err.errors)} problem(s)", file=sys.stderr)
+        for path, message in err.errors:
+            print(f"  {path}: {message}", file=sys.stderr)
+        return 1
+    print(f"valid: {card['name']} {card['version']} (schema {card['schema_version']})")
+    return 0
+
+
+def _card_show(args: argparse.Namespace) -> int:
+    from ..gene import load_card
+
+    card = load_card(args.path)
+    if args.json:
+        print_json(card)
+        return 0
+    fid = card["fidelity"]["skill"]
+    rows = [
+        {"field": "name", "value": f"{card['name']} {card['version']}"},
+        {"field": "summary", "value": card["summary"]},
+        {"field": "skill", "value": card["skill"]},
+        {"field": "host", "value": f"{card['host']['repo_id']} @ {card['host']['revision']}"},
+        {"field": "parents", "value": ", ".join(f"{p['role']}:{p['repo_id']}" for p in card["parents"])},
+        {"field": "adapter", "value": f"lora r={card['adapter']['rank']} alpha={card['adapter']['alpha']} "
+                                      f"on {','.join(card['adapter']['target_modules'])} layers {card['adapter']['layers']}"},
+        {"field": "homology", "value": f"{card['homology']['method']} aggregate {card['homology']['aggregate']:.3f}"},
+        {"field": "fidelity", "value": f"{card['fidelity']['metric']}: host {fid['host']:.3f} -> gene {fid['gene']:.3f}"
+                                       + (f" (donor {fid['donor']:.3f})" if fid.get("donor") is not None else "")},
+        {"field": "license", "value": f"{card['license']['spdx']} ({card['license']['rule']})"},
+        {"field": "created", "value": f"{card['lineage']['created']} by {card['lineage']['recipe']}"},
+    ]
+    print_table(rows, ["field", "value"])
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``keys``, ``trust``, ``sign``, ``verify`` and ``card`` to `genehub`."""
+    keys = add_group(subparsers, "keys", help="make signing keys (EC P-256)",
+                     examples=["genehub keys new alice", "genehub keys new alice --trust"])
+    p = add_command(keys, "new", help="make a P-256 key pair NAME.pem / NAME.pub in the config dir",
+                    examples=["genehub keys new alice", "genehub keys new ci --dir ./keys --force"], func=_keys_new)
+    p.add_argument("name")
+    p.add_argument("--dir", default=None, help="where to write the pair (default: $GENEHUB_CONFIG/keys)")
+    p.add_argument("--force", action="store_true", help="replace an existing key of that name")
+    p.add_argument("--trust", action="store_true", help="also add the public key to the trust store")
+    _add_store_option(p)
+
+    trust = add_group(subparsers, "trust", help="the public keys whose signatures you accept",
+                      examples=["genehub trust add bob bob.pub", "genehub trust list", "genehub trust remove bob"])
+    p = add_command(trust, "add", help="trust a public key under a name",
+                    examples=["genehub trust add bob ./bob.pub"], func=_trust_add)
+    p.add_argument("name")
+    p.add_argument("public_key", help="PEM public key file (NAME.pub from `genehub keys new`)")
+    p.add_argument("--force", action="store_true", help="replace a different key already trusted under NAME")
+    _add_store_option(p)
+    p = add_command(trust, "list", help="list trusted keys", examples=["genehub trust list --json"], func=_trust_list)
+    p.add_argument("--json", action="store_true")
+    _add_store_option(p)
+    p = add_command(trust, "remove", help="stop trusting a key", examples=["genehub trust remove bob"], func=_trust_remove)
+    p.add_argument("name")
+    _add_store_option(p)
+
+    p = add_command(subparsers, "sign", help="sign a gene directory (writes DIR/gene.sig)",
+                    examples=["genehub sign ./sort-gene --key alice", "genehub sign ./g --key ./ci.pem --password-env KEY_PW"],
+                    func=_sign)
+    p.add_argument("dir")
+    p.add_argument("--key", required=True, help="key name (from `genehub keys new`) or PEM private key path")
+    p.add_argument("--password-env", metavar="VAR", default=None, help="environment variable holding the key's password")
+
+    p = add_command(subparsers, "verify", help="verify signature, signer trust, card and digests of a gene",
+                    examples=["genehub verify ./sort-gene", "genehub verify ./g --trust-store ./trust --json"],
+                    func=_verify)
+    p.add_argument("dir")
+    p.add_argument("--json", action="store_true")
+    _add_store_option(p)
+
+    card = add_group(subparsers, "card", help="check and read gene cards (gene.json)",
+                     examples=["genehub card validate ./sort-gene", "genehub card show ./sort-gene"])
+    p = add_command(card, "validate", help="check a card against schemas/gene-card.schema.json",
+                    examples=["genehub card validate ./sort-gene", "genehub card validate ./gene.json"],
+                    func=_card_validate)
+    p.add_argument("path", help="gene directory or gene.json")
+    p = add_command(card, "show", help="summarise a gene card", examples=["genehub card show ./sort-gene --json"],
+                    func=_card_show)
+    p.add_argument("path", help="gene directory or gene.json")
+    p.add_argument("--json", action="store_true", help="print the whole card")
