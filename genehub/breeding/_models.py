@@ -21,8 +21,6 @@ def merge_config(method: BreedingMethod, models: Sequence[str | Path], *, base: 
                 "models": [{"model": str(m)} for m in models],
                 "parameters": {"t": float(t if t is not None else method.param("t").default)}}
     weights = list(weights) if weights is not None else method.defaults(len(models))["weights"]
-    if method.backend == "linear" and weights is None:
-        weights = [1.0 / len(models)] * len(models)
     entries = []
     for m, w in zip(models, weights, strict=True):
         params: dict[str, Any] = {"weight": float(w)}

@@ -105,8 +105,8 @@ def check(parents: Sequence[Any], method: Any, *, trust: Any = None, verify: boo
     """Judge whether ``parents`` may be combined with ``method``; never raises for a failed check.
 
     Args:
-        parents: gene or model directories, :class:`Parent` objects, or ``genehub.gene.Verification``
-            results (already-verified genes are not verified again).
+        parents: gene or model directories, :class:`Parent` objects, or ``(gene_dir, Verification)``
+            pairs from ``genehub.gene.verify_gene`` (already-verified genes are not verified again).
         method: a registry name (``"ties"``, ``"model:slerp"``...), a ``BreedingMethod``, ``"compose"`` or
             ``"ensemble"``.
         trust: the ``genehub.gene.TrustStore`` to verify against (default: the user's).

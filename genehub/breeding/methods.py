@@ -85,8 +85,9 @@ class BreedingMethod:
             raise UsageError(f"{self.name} blends exactly two parents, got {n_parents}.",
                              hint="Pass two --parents, or use a method that takes many (ties, model:ties).")
         if "one_parent" in self.constraints and n_parents != 1:
-            raise UsageError(f"{self.name} takes one model (and --base), got {n_parents}.",
-                             hint="Pass the merged or fine-tuned model as the only --parents and its base as --base.")
+            what = "gene (and --host)" if self.kind == "adapter" else "model (and --base)"
+            raise UsageError(f"{self.name} takes one {what}, got {n_parents} parents.",
+                             hint=f"Pass a single {what.split()[0]} with --parents.")
         if n_parents < (1 if "one_parent" in self.constraints else 2):
             raise UsageError(f"{self.name} needs at least two parents, got {n_parents}.",
                              hint="Pass two or more --parents.")

@@ -339,14 +339,15 @@ def _emit(strategy: str, goal: str, rec: Parent, dons: Sequence[Parent], cond: C
                 continue
             gene_dir = str(Path(out) / f"gene-{d.skill or d.path.name}")
             gene_dirs.append(gene_dir)
+            skill = f" --skill {_q(d.skill)}" if d.skill else " --examples SKILL_EXAMPLES.jsonl"
             commands.append(f"genehub breed --parents {_q(d.path)} --method extract:lora --base {_q(rec.path)} "
-                            f"--out {_q(gene_dir)}")
+                            f"--out {_q(gene_dir)}{skill}")
         notes = ["for a circuit-localised gene, `genehub extract` (LoRA-fication of the located circuit) "
                  "replaces the whole-delta extraction above"]
         if cond.modularity == "integrated":
             for g in gene_dirs:
                 commands.append(f"genehub breed --parents {_q(g)} --method fold --host {host} "
-                                f"--out {_q(str(Path(out) / 'recipient-with-' + Path(g).name))}")
+                                f"--out {_q(str(Path(out) / ('recipient-with-' + Path(g).name)))}")
         elif len(gene_dirs) > 1:
             notes.append("compose the genes on the recipient with a router (genehub routing)")
         return "extract:lora", commands, None, notes

@@ -1,9 +1,113 @@
-"""CLI commands of this group (filled in by its issue)."""
+"""``genehub push / pull / search / info / list / remove``: the registry commands (a thin skin)."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
+
+from ._common import add_command, print_json, print_table
+
+_REGISTRY_HELP = ("where: `local` (default: GENEHUB_REGISTRY or home_dir()/registry), `hub` (HF_ENDPOINT or "
+                  "huggingface.co, token HF_TOKEN), an http(s) URL of a Hub-compatible endpoint, or a directory")
+
+
+def _add_registry(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--registry", default=None, metavar="WHERE", help=_REGISTRY_HELP)
+
+
+def _push(args: argparse.Namespace) -> int:
+    from ..registry import push
+
+    result = push(args.dir, args.repo_id, registry=args.registry, message=args.message)
+    sent = ", ".join(result.uploaded) if result.uploaded else "nothing (already up to date)"
+    print(f"pushed {args.repo_id} {result.tag} -> {result.revision} on {result.registry}; uploaded {sent}")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from ..registry import pull
+
+    gene = pull(args.repo_id, host=args.host, registry=args.registry, max_file_bytes=args.max_file_bytes)
+    print(f"installed {gene.repo_id}@{gene.revision} ({gene.name} {gene.version}, signed by {gene.signer}) at {gene.path}")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from ..registry import search
+
+    hits = search(args.query, host=args.host, skill=args.skill, license=args.license, registry=args.registry)
+    rows: list[dict[str, Any]] = [h.to_dict() for h in hits]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(rows, ["repo_id", "version", "skill", "host", "homology", "fidelity", "license", "signer"])
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from ..registry import info
+
+    print_json(info(args.repo_id, registry=args.registry))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from ..registry import list_installed
+
+    rows = [g.to_dict() for g in list_installed()]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(rows, ["repo_id", "version", "skill", "signer", "revision", "path"])
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from ..registry import remove
+
+    gene = remove(args.name)
+    print(f"removed {gene.repo_id} ({gene.name} {gene.version})")
+    return 0
 
 
 def register(subparsers: Any) -> None:
-    """Add this group's commands to `genehub`."""
+    """Add the registry commands to `genehub`."""
+    p = add_command(subparsers, "push", help="publish a signed gene (one commit, tagged v<version>)", func=_push,
+                    examples=["genehub push ./sort-gene me/sort-gene",
+                              "genehub push ./sort-gene me/sort-gene --registry hub"])
+    p.add_argument("dir", help="the signed gene directory")
+    p.add_argument("repo_id", help="OWNER/NAME")
+    p.add_argument("--message", default=None, help="commit message (default names the gene and version)")
+    _add_registry(p)
+
+    p = add_command(subparsers, "pull", help="download, verify and install a gene", func=_pull,
+                    examples=["genehub pull me/sort-gene", "genehub pull me/sort-gene@v0.1.0 --host ./host",
+                              "genehub pull me/sort-gene --registry https://hub.example.org"])
+    p.add_argument("repo_id", help="OWNER/NAME or OWNER/NAME@REVISION (branch, tag or commit)")
+    p.add_argument("--host", default=None, help="a host model directory the gene must fit")
+    p.add_argument("--max-file-bytes", type=int, default=None,
+                   help="refuse files larger than this (default GENEHUB_MAX_FILE_BYTES or 1 GiB)")
+    _add_registry(p)
+
+    p = add_command(subparsers, "search", help="find genes by text, host, skill and licence", func=_search,
+                    examples=["genehub search", "genehub search sort --license apache-2.0",
+                              "genehub search --skill sort --host zoo/tiny-host --registry hub"])
+    p.add_argument("query", nargs="?", default=None, help="text the repo id contains")
+    p.add_argument("--host", default=None, help="host repo id, or a host directory the gene must fit")
+    p.add_argument("--skill", default=None)
+    p.add_argument("--license", default=None, help="SPDX id")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_registry(p)
+
+    p = add_command(subparsers, "info", help="show a gene repo: revision, tags, files, card facts", func=_info,
+                    examples=["genehub info me/sort-gene"])
+    p.add_argument("repo_id")
+    _add_registry(p)
+
+    p = add_command(subparsers, "list", help="list installed genes", func=_list,
+                    examples=["genehub list", "genehub list --json"])
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add_command(subparsers, "remove", help="uninstall a gene", func=_remove,
+                    examples=["genehub remove me/sort-gene", "genehub remove sort-gene"])
+    p.add_argument("name", help="repo id or gene name")

@@ -1,9 +1,138 @@
-"""CLI commands of this group (filled in by its issue)."""
+"""CLI for routers and composition.
+
+    genehub router train --host H --genes G1 G2 --out R     genehub router show R
+    genehub router sign R --key NAME                         genehub router verify R
+    genehub run "prompt" ... --host H --genes G1 G2 [--router R]   (or --file F, or stdin)
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
 from typing import Any
+
+from ._common import add_command, add_group, print_json, print_table
+
+
+def _router_train(args: argparse.Namespace) -> int:
+    from ..routing import Router
+
+    options = {"threshold": args.threshold, "seed": args.seed}
+    if args.layer is not None:
+        options["layer"] = args.layer
+    router = Router.train(args.host, args.genes, **options)
+    out = router.save(args.out)
+    acc = router.accuracy["validation"]
+    print(f"router for {', '.join(router.gene_names)} (+ none) written to {out}")
+    print(f"features: layer {router.layer} ({router.pooling}); trained in {router.training['seconds']:.1f}s; "
+          f"validation accuracy {acc:.3f}" if acc is not None else "")
+    return 0
+
+
+def _router_show(args: argparse.Namespace) -> int:
+    from ..routing import Router
+
+    router = Router.load(args.router)
+    config = router.config()
+    if args.json:
+        print_json(config)
+        return 0
+    print(f"host       {router.host.repo_id} @ {router.host.revision}")
+    print(f"classes    {', '.join(router.classes)}   threshold {router.threshold}")
+    print(f"features   layer {router.layer}, {router.pooling}")
+    print(f"accuracy   validation {router.accuracy.get('validation')}  held-out {router.accuracy.get('heldout')}")
+    print_table(router.genes, ["name", "skill", "revision"])
+    return 0
+
+
+def _router_sign(args: argparse.Namespace) -> int:
+    from ..routing import sign_router
+
+    print(f"signed: {sign_router(args.router, key=args.key)}")
+    return 0
+
+
+def _router_verify(args: argparse.Namespace) -> int:
+    from ..routing import verify_router
+
+    signer, router = verify_router(args.router)
+    print(f"OK: router for {', '.join(router.gene_names)} signed by {signer}")
+    return 0
+
+
+def _read_prompts(args: argparse.Namespace) -> list[str]:
+    from ..errors import UsageError
+
+    prompts = list(args.prompts)
+    if args.file:
+        with open(args.file, encoding="utf-8") as fh:
+            prompts += [line.rstrip("\n") for line in fh if line.strip()]
+    if not prompts or prompts == ["-"]:
+        if sys.stdin.isatty() and prompts != ["-"]:
+            raise UsageError("No prompts given.", hint='Pass prompts as arguments, with --file F, or on stdin.')
+        prompts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not prompts:
+        raise UsageError("No prompts given.", hint='Pass prompts as arguments, with --file F, or on stdin.')
+    return prompts
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..routing import compose
+
+    prompts = _read_prompts(args)
+    comp = compose(args.host, args.genes, args.router, mode="topk" if args.top_k > 1 else "top1",
+                   top_k=max(args.top_k, 1))
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(prompts), args.batch_size):
+        for g in comp.generate(prompts[start:start + args.batch_size], max_new_tokens=args.max_new_tokens):
+            d = g.decision
+            rows.append({"prompt": g.prompt, "gene": g.gene or "none", "confidence": d.confidence if d else None,
+                         "weights": d.weights if d else {}, "probabilities": d.probabilities if d else {},
+                         "output": g.text})
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(rows, ["prompt", "gene", "confidence", "output"])
+    return 0
 
 
 def register(subparsers: Any) -> None:
-    """Add this group's commands to `genehub`."""
+    """Add ``genehub router ...`` and ``genehub run``."""
+    group = add_group(subparsers, "router", help="train, inspect and sign routers that pick a gene per prompt",
+                      examples=["genehub router train --host ./host --genes ./sort-gene ./upper-gene --out ./router",
+                                "genehub router show ./router"])
+    p = add_command(group, "train", help="train a router on the genes' examples (seconds)", func=_router_train,
+                    examples=["genehub router train --host ./host --genes ./sort-gene ./upper-gene --out ./router"])
+    p.add_argument("--host", required=True, help="host model directory")
+    p.add_argument("--genes", nargs="+", required=True, metavar="GENE_DIR", help="gene directories")
+    p.add_argument("--out", required=True, help="router directory to write")
+    p.add_argument("--threshold", type=float, default=0.5, help="minimum confidence to express a gene (0.5)")
+    p.add_argument("--layer", type=int, default=None, help="host layer whose hidden states are the features")
+    p.add_argument("--seed", type=int, default=0)
+    p = add_command(group, "show", help="show a router's host, genes, classes and accuracy", func=_router_show,
+                    examples=["genehub router show ./router", "genehub router show ./router --json"])
+    p.add_argument("router", help="router directory")
+    p.add_argument("--json", action="store_true")
+    p = add_command(group, "sign", help="sign a router directory (writes router.sig)", func=_router_sign,
+                    examples=["genehub router sign ./router --key me"])
+    p.add_argument("router", help="router directory")
+    p.add_argument("--key", required=True, help="key name or PEM path")
+    p = add_command(group, "verify", help="verify a router's signature and signer", func=_router_verify,
+                    examples=["genehub router verify ./router"])
+    p.add_argument("router", help="router directory")
+
+    p = add_command(subparsers, "run", help="generate with genes plugged into a host, routed per prompt",
+                    func=_run, examples=[
+                        'genehub run "sort cab:" "copy dog:" --host ./host --genes ./sort-gene ./upper-gene',
+                        'genehub run --host ./host --genes ./sort-gene ./upper-gene -- "sort cab:"',
+                        "genehub run --host ./host --genes ./sort-gene --router ./router --file prompts.txt",
+                        "cat prompts.txt | genehub run --host ./host --genes ./sort-gene --json"])
+    p.add_argument("prompts", nargs="*", help='prompts ("-" or none: read stdin)')
+    p.add_argument("--host", required=True, help="host model directory")
+    p.add_argument("--genes", nargs="+", required=True, metavar="GENE_DIR", help="gene directories")
+    p.add_argument("--router", default=None, help="router directory (default: train one now, seconds)")
+    p.add_argument("--file", default=None, help="read prompts from this file, one per line")
+    p.add_argument("--top-k", type=int, default=1, help="mix the top K genes weighted by the router (default 1)")
+    p.add_argument("--max-new-tokens", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--json", action="store_true", help="print rows with the routing probabilities as JSON")

@@ -51,18 +51,26 @@ class Preset:
     seed: int = 0
     heterologous_seed: int = 1234
     n_test: int = 200
+    weak_weight: float = 1.0  # sampling weight of the donors' skills in the host's mix (< 1: weaker host)
 
     def recipe_hash(self) -> str:
         templates = {n: (s.templates, s.heldout) for n, s in _skills.SKILLS.items()}
-        blob = json.dumps({"format": ZOO_FORMAT, "preset": asdict(self), "skills": templates}, sort_keys=True)
+        recipe = asdict(self)
+        # Fields added after the first release count only when set, so existing caches stay valid.
+        for name, default in _OPTIONAL_FIELDS.items():
+            if recipe.get(name) == default:
+                recipe.pop(name)
+        blob = json.dumps({"format": ZOO_FORMAT, "preset": recipe, "skills": templates}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
+
+_OPTIONAL_FIELDS = {"weak_weight": 1.0}
 
 PRESETS: dict[str, Preset] = {
     "tiny": Preset("tiny", ModelSpec(64, 2, 4, 128), host_steps=600, donor_skills=("sort", "upper"),
                    donor_steps=300, heterologous_steps=400),
-    "demo": Preset("demo", ModelSpec(128, 4, 4, 256), host_steps=1500, donor_skills=("sort", "add"),
-                   donor_steps=600, heterologous_steps=800, n_test=300),
+    "demo": Preset("demo", ModelSpec(128, 4, 4, 256), host_steps=1200, donor_skills=("sort", "reverse"),
+                   donor_steps=400, heterologous_steps=600, n_test=300, weak_weight=0.3),
 }
 
 
@@ -210,7 +218,7 @@ def _build_into(root: Path, recipe: Preset, *, progress: bool) -> None:
     name = recipe.name
     timings: dict[str, float] = {}
     accuracies: dict[str, dict[str, float]] = {}
-    host_mix = {s: 1.0 for s in _skills.HOST_SKILLS}
+    host_mix = {s: recipe.weak_weight if s in recipe.donor_skills else 1.0 for s in _skills.HOST_SKILLS}
     stages = 2 + len(recipe.donor_skills)
     overall = tqdm(total=stages, desc=f"zoo[{name}]", disable=not progress)
 

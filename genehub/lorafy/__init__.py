@@ -1,0 +1,32 @@
+"""LoRA-fication: turn a donor model's skill into a gene for a host of the same family.
+
+The stages, one module each, run in order by :func:`extract`:
+
+1. :mod:`~genehub.lorafy.circuit` - activation patching finds the attention/MLP blocks that carry the skill;
+2. :mod:`~genehub.lorafy.homology` - RepE reading vectors say whether the host's machinery matches there;
+3. :mod:`~genehub.lorafy.distill` (or :mod:`~genehub.lorafy.svd`) - a LoRA on exactly those blocks;
+4. :mod:`~genehub.lorafy.fidelity` - skill and other-skill accuracy with the gene on;
+5. a gene directory (:func:`genehub.gene.write_gene`) that plain PEFT loads.
+
+Example:
+    >>> from genehub import zoo
+    >>> from genehub.lorafy import ExtractConfig, extract
+    >>> z = zoo.build("tiny")
+    >>> gene = extract(z.donors["sort"], z.host, "sort", "genes/sort", ExtractConfig(steps=300))
+"""
+
+from __future__ import annotations
+
+from ._data import SkillData, load_skill_data
+from .circuit import Circuit, Component, locate_circuit
+from .distill import DistillConfig, distill, lora_model
+from .extract import METHODS, ExtractConfig, extract
+from .fidelity import Fidelity, measure_fidelity
+from .homology import Homology, ReadingVectors, causal_check, compare, reading_vectors, score_homology
+from .svd import svd_gene, svd_lora
+
+__all__ = [
+    "METHODS", "Circuit", "Component", "DistillConfig", "ExtractConfig", "Fidelity", "Homology", "ReadingVectors",
+    "SkillData", "causal_check", "compare", "distill", "extract", "load_skill_data", "locate_circuit", "lora_model",
+    "measure_fidelity", "reading_vectors", "score_homology", "svd_gene", "svd_lora",
+]

@@ -1,0 +1,256 @@
+"""LoRA-fication, end to end: circuit -> homology -> gene (distilled or SVD) -> fidelity -> gene directory.
+
+    >>> from genehub.lorafy import ExtractConfig, extract
+    >>> extract(z.donors["sort"], z.host, "sort", "genes/sort", ExtractConfig(rank=8, steps=300))
+    PosixPath('genes/sort')
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import ExtractionError
+from ._data import SkillData, interleave, load_skill_data, other_skills, zoo_rows
+
+log = logging.getLogger(__name__)
+
+Method = Literal["distill", "svd"]
+METHODS: tuple[str, ...] = ("distill", "svd")
+
+
+@dataclass
+class ExtractConfig:
+    """How to extract a gene. Every field has a default that works on the zoo's models.
+
+    Attributes:
+        method: ``"distill"`` (KL distillation into a LoRA at the circuit) or ``"svd"`` (data-free
+            low-rank approximation of the donor-minus-host weights at the circuit).
+        target_share: share of the donor's advantage the circuit must restore (activation patching).
+        modules: keep only these linear layers inside the circuit's blocks (e.g. ``("q_proj", "v_proj")``);
+            None adapts every linear layer of each selected attention/MLP block.
+        rank, alpha: LoRA rank and alpha.
+        lam: weight of the preservation term KL(host || host+gene) on other skills' prompts.
+        steps, lr, batch_size: distillation schedule.
+        other_skills: zoo skills the gene must leave alone (preservation data, contrast prompts and
+            the fidelity table); None: every zoo host skill except this one.
+        n_circuit: validation prompts for circuit location, homology and the causal check.
+        n_other: rows per other skill (preservation: train split; fidelity: test split).
+        n_examples: train prompts written to examples.jsonl for the router.
+        name, skill, version, summary: the card's identity (defaults from the skill's name).
+        license: SPDX licence of both parents when their folders do not say (the zoo's do).
+        data_use: the card's ``data_use.restrictions``.
+        host_repo_id, donor_repo_id: Hub ids to record (default: from the folders' genehub.json or name).
+        seed: seeds everything.
+        progress: print stage lines and a progress bar to stderr.
+    """
+
+    method: Method = "distill"
+    target_share: float = 0.8
+    modules: tuple[str, ...] | None = None
+    rank: int = 8
+    alpha: float = 16.0
+    lam: float = 1.0
+    steps: int = 300
+    lr: float = 5e-3
+    batch_size: int = 32
+    other_skills: tuple[str, ...] | None = None
+    n_circuit: int = 64
+    n_other: int = 100
+    n_examples: int = 64
+    name: str | None = None
+    skill: str | None = None
+    version: str = "0.1.0"
+    summary: str | None = None
+    license: str | None = None
+    data_use: tuple[str, ...] = ()
+    host_repo_id: str | None = None
+    donor_repo_id: str | None = None
+    seed: int = 0
+    progress: bool = False
+
+
+def _say(config: ExtractConfig, message: str) -> None:
+    log.info(message)
+    if config.progress:
+        print(f"[extract] {message}", file=sys.stderr, flush=True)
+
+
+def _model_license(path: Path, fallback: str | None) -> str:
+    meta = path / "genehub.json"
+    if meta.is_file():
+        found = json.loads(meta.read_text()).get("license")
+        if found:
+            return str(found)
+    readme = path / "README.md"
+    if readme.is_file():
+        for line in readme.read_text(encoding="utf-8", errors="replace").splitlines()[:40]:
+            if line.startswith("license:"):
+                return line.split(":", 1)[1].strip()
+    if fallback:
+        return fallback
+    raise ExtractionError(f"{path} does not say under which licence it is published.",
+                          hint="Pass --license SPDX (e.g. --license Apache-2.0) for the parents.")
+
+
+def _examples(skill: SkillData, n: int) -> list[dict[str, str]]:
+    rows = [r for r in skill.rows("train") if not r.get("heldout", False)]
+    return [{"prompt": r["prompt"], "answer": r["answer"]} for r in rows[:n]]
+
+
+def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Path,
+            config: ExtractConfig | None = None) -> Path:
+    """Extract the donor's skill into a gene for the host and write the gene directory.
+
+    Args:
+        donor: folder of a causal LM that has the skill (``save_pretrained`` layout).
+        host: folder of the model of the same family that should receive it.
+        skill_data: the skill's prompt/answer data (see :func:`genehub.lorafy.load_skill_data`): a
+            ``DatasetDict``, a .jsonl/.parquet file, a dataset folder, or a zoo skill name.
+        out: the gene directory to write (replaced if it exists).
+        config: options (:class:`ExtractConfig`).
+
+    Returns:
+        ``out`` as a Path: an unsigned gene (adapter, examples.jsonl, validated gene.json, README.md)
+        that ``PeftModel.from_pretrained(host, out)`` loads.
+
+    Raises:
+        IncompatibleError: the donor and host are not of one family (shapes, tokenizer).
+        ExtractionError: the donor is no better than the host, or the licences forbid a derivative.
+    """
+    import torch
+
+    from .._version import __version__
+    from ..gene import SCHEMA_VERSION, write_gene
+    from ..hosts import describe_host, load_host, require_compatible
+    from .circuit import locate_circuit
+    from .distill import DistillConfig, distill, lora_model
+    from .fidelity import measure_fidelity
+    from .homology import causal_check, score_homology
+    from ._model import block_name, decoder_layers, linear_modules
+    from .svd import svd_lora
+
+    config = config or ExtractConfig()
+    if config.method not in METHODS:
+        raise ExtractionError(f"Unknown extraction method {config.method!r}.", hint=f"Choose one of: {', '.join(METHODS)}.")
+    donor, host, out = Path(donor), Path(host), Path(out)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(now - clock, 3)
+        clock = now
+
+    skill = load_skill_data(skill_data, name=config.skill)
+    host_info = describe_host(host, repo_id=config.host_repo_id)
+    donor_info = describe_host(donor, repo_id=config.donor_repo_id)
+    require_compatible(host_info, donor_info, what="donor")
+    from ..breeding.licenses import combine
+
+    licenses = {"host": _model_license(host, config.license), "donor": _model_license(donor, config.license)}
+    verdict = combine(licenses)
+    if verdict.effective is None:
+        raise ExtractionError("The parents' licences do not allow this gene: " + "; ".join(verdict.problems) + ".",
+                              hint="Use parents whose licences allow derivative works.")
+    torch.manual_seed(config.seed)
+    host_model, tokenizer = load_host(host)
+    donor_model, _ = load_host(donor)
+    others = other_skills(skill, config.other_skills)
+    lap("load")
+
+    # 1. Where does the skill live?
+    val_rows = skill.rows("validation", config.n_circuit)
+    circuit = locate_circuit(donor_model, host_model, tokenizer, val_rows, target_share=config.target_share)
+    lap("circuit")
+    _say(config, f"circuit: {', '.join(f'{c.layer}.{c.kind}' for c in circuit.selected)} restores "
+                 f"{circuit.restored_share:.0%} of the donor's advantage")
+
+    # 2. Is the host's machinery comparable there?
+    contrast_pool = others or ("copy", "length", "double")
+    contrast = [r["prompt"] for r in interleave(zoo_rows(contrast_pool, "validation", config.n_circuit))]
+    homology = score_homology(donor_model, host_model, tokenizer, [r["prompt"] for r in val_rows], contrast,
+                              layers=circuit.layers)
+    homology.causal_check = causal_check(donor_model, host_model, tokenizer, val_rows, circuit.keys)
+    lap("homology")
+    _say(config, f"homology over the circuit: {homology.aggregate:.3f}; host with the donor's circuit patched in: "
+                 f"{homology.causal_check['patched']:.2f} (host {homology.causal_check['host']:.2f})")
+
+    # 3. The gene, only at the circuit's modules.
+    module_names = linear_modules(host_model, circuit.keys, only=config.modules)
+    student = lora_model(host_model, module_names, rank=config.rank, alpha=config.alpha, seed=config.seed)
+    hyper: dict[str, Any] = {"method": config.method, "rank": config.rank, "alpha": config.alpha,
+                             "target_share": config.target_share}
+    method_extra: dict[str, Any] = {}
+    if config.method == "distill":
+        preserve = interleave(zoo_rows(others, "train", config.n_other)) if others else []
+        dcfg = DistillConfig(rank=config.rank, alpha=config.alpha, lam=config.lam, steps=config.steps,
+                             lr=config.lr, batch_size=config.batch_size, seed=config.seed, progress=config.progress)
+        losses = distill(student, donor_model, tokenizer, skill.rows("train"), preserve, dcfg)
+        hyper.update(lam=config.lam, steps=config.steps, lr=config.lr, batch_size=config.batch_size)
+        method_extra = {"loss_first": round(losses[0], 6) if losses else None,
+                        "loss_last": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 6) if losses else None}
+    else:
+        method_extra = {k: round(v, 6) for k, v in svd_lora(student, donor_model).items()}
+    lap("gene")
+
+    # 4. Fidelity on held-out prompts.
+    fidelity = measure_fidelity(student, tokenizer, skill.rows("test"), donor=donor_model,
+                                other_tests=zoo_rows(others, "test", config.n_other) if others else {})
+    lap("fidelity")
+    _say(config, f"fidelity: host {fidelity.host:.2f}, donor {fidelity.donor:.2f}, gene {fidelity.gene:.2f}; "
+                 f"worst other-skill drop {fidelity.worst_other_drop:.2f}")
+
+    # 5. The gene directory.
+    short = sorted({n.rsplit(".", 1)[-1] for n in module_names})
+    layer0 = decoder_layers(host_model)[0]
+    block_names = {k: block_name(layer0, k) for k in ("attn", "mlp")}
+    name = config.name or f"{skill.name}-gene"
+    card = {
+        "schema_version": SCHEMA_VERSION,
+        "name": name,
+        "version": config.version,
+        "summary": config.summary or f"Adds the '{skill.name}' skill to {host_info.repo_id}.",
+        "description": (f"A LoRA gene carrying the '{skill.name}' skill of {donor_info.repo_id}, "
+                        f"{'distilled' if config.method == 'distill' else 'approximated by SVD'} into "
+                        f"{host_info.repo_id} at the circuit found by activation patching "
+                        f"(layers {circuit.layers}, modules {', '.join(short)})."),
+        "skill": skill.name,
+        "host": host_info.to_dict(),
+        "parents": [
+            {"role": "host", "repo_id": host_info.repo_id, "revision": host_info.revision, "license": licenses["host"]},
+            {"role": "donor", "repo_id": donor_info.repo_id, "revision": donor_info.revision,
+             "license": licenses["donor"]},
+        ],
+        "circuit": circuit.to_card(short),
+        "homology": homology.to_card(),
+        "fidelity": fidelity.to_card(),
+        "adapter": {"type": "lora", "rank": config.rank, "alpha": config.alpha, "target_modules": short,
+                    "layers": circuit.layers, "size_bytes": 0},
+        "license": {"spdx": verdict.effective, "rule": verdict.rule},
+        "data_use": {"restrictions": list(config.data_use)},
+        "lineage": {"recipe": f"genehub.lorafy.{config.method}", "hyperparameters": hyper, "seed": config.seed,
+                    "genehub_version": __version__,
+                    "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")},
+        "files": {},
+        "extra": {"lorafy": {
+            "timings_s": timings, "circuit_curve": [round(x, 6) for x in circuit.curve],
+            "circuit_selected": [f"{c.layer}.{c.kind}" for c in circuit.selected],
+            "logprob_gap_per_prompt": round(circuit.logprob_gap, 6), "blocks": block_names,
+            "adapted_modules": module_names, "recovered_share": fidelity.recovered,
+            "homology_sign": "PCA sign fixed so the mean pair difference projects positively; cosines keep their sign",
+            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
+            **method_extra,
+        }},
+    }
+    timings["total"] = round(sum(timings.values()), 3)
+    path = write_gene(out, peft_model_or_adapter_dir=student, card=card, examples=_examples(skill, config.n_examples))
+    _say(config, f"wrote {path} in {timings['total']:.1f}s")
+    return path

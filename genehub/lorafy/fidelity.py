@@ -1,0 +1,76 @@
+"""Fidelity: does the gene do what the donor does, and leave the host's other skills alone?
+
+Greedy exact match (:func:`genehub.zoo.exact_match`) on held-out test prompts: the skill's accuracy for
+the host, the donor and the host with the gene, and every other skill's accuracy for the host and for
+the host with the gene always on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..zoo.evaluate import accuracy
+
+
+@dataclass
+class Fidelity:
+    """Accuracies measured on test prompts (exact match, 0-1)."""
+
+    host: float
+    donor: float | None
+    gene: float
+    other_skills: dict[str, dict[str, float]]
+    num_test_prompts: int
+    metric: str = "exact_match"
+
+    @property
+    def recovered(self) -> float | None:
+        """Share of the donor's gain over the host that the gene recovers (None without a donor gain)."""
+        if self.donor is None or self.donor - self.host <= 0:
+            return None
+        return (self.gene - self.host) / (self.donor - self.host)
+
+    @property
+    def worst_other_drop(self) -> float:
+        """The largest accuracy drop of another skill with the gene on (0 when none drops)."""
+        return max([v["host"] - v["gene"] for v in self.other_skills.values()] + [0.0])
+
+    def to_card(self) -> dict[str, Any]:
+        return {"metric": self.metric,
+                "skill": {"host": round(self.host, 6), "donor": None if self.donor is None else round(self.donor, 6),
+                          "gene": round(self.gene, 6)},
+                "other_skills": {k: {"host": round(v["host"], 6), "gene": round(v["gene"], 6)}
+                                 for k, v in sorted(self.other_skills.items())},
+                "num_test_prompts": self.num_test_prompts}
+
+
+def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mapping[str, Any]], *,
+                     donor: Any = None, other_tests: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+                     host_scores: Mapping[str, float] | None = None) -> Fidelity:
+    """Measure host, donor and host+gene on the skill's test rows, and host vs host+gene on other skills.
+
+    Args:
+        gene_model: the host wrapped in a ``PeftModel`` with the gene (the host is the same model with
+            the adapter disabled).
+        test_rows: the skill's held-out prompts and answers.
+        donor: the donor model (its accuracy is recorded; None leaves it out).
+        other_tests: ``{skill: rows}`` of other skills.
+        host_scores: host accuracies already measured (``{skill: acc}``), to skip re-measuring them.
+    """
+    host_scores = dict(host_scores or {})
+    other_tests = dict(other_tests or {})
+
+    def host_acc(name: str, rows: Sequence[Mapping[str, Any]]) -> float:
+        if name not in host_scores:
+            with gene_model.disable_adapter():
+                host_scores[name] = accuracy(gene_model, tokenizer, rows)
+        return host_scores[name]
+
+    skill_host = host_acc("__skill__", test_rows)
+    others = {name: {"host": host_acc(name, rows), "gene": accuracy(gene_model, tokenizer, rows)}
+              for name, rows in other_tests.items()}
+    return Fidelity(host=skill_host, donor=None if donor is None else accuracy(donor, tokenizer, test_rows),
+                    gene=accuracy(gene_model, tokenizer, test_rows), other_skills=others,
+                    num_test_prompts=len(test_rows))

@@ -1,0 +1,158 @@
+"""Homology: is the host's machinery comparable to the donor's where the skill lives? (RepE reading vectors)
+
+Contrast pairs put a skill prompt beside a non-skill prompt. At each layer, the hidden state at the last
+prompt token is read in both; the pair's difference points along "this is the skill". A model's
+*reading vector* at a layer is the first principal component of the paired differences (uncentred, so
+it is the dominant shared direction, as RepE's pair-sign trick arranges), its sign fixed so that the
+mean difference projects positively onto it; the difference of means is recorded too. Because the sign
+is fixed by the data, not by the solver, the homology score keeps its sign:
+
+    homology(layer) = cos(v_donor(layer), v_host(layer))   in [-1, 1]
+
+A model compared with itself scores exactly 1.0. Models that share a basis (a fine-tune and its base)
+score high; models trained from another random init score near 0, whatever they know.
+The causal check patches the donor's circuit activations into the host and measures the host's skill
+accuracy (interchange intervention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..errors import ExtractionError
+from ..zoo.evaluate import encode_pairs
+from ._model import ComponentKey, capture, patch
+
+METHOD = "repe-pca-cosine"
+
+
+@dataclass(frozen=True)
+class ReadingVectors:
+    """Per-layer reading vectors of one model: ``pca[layer]`` and ``mean_diff[layer]`` (unit length)."""
+
+    pca: torch.Tensor  # [num_layers, hidden]
+    mean_diff: torch.Tensor  # [num_layers, hidden]
+    num_pairs: int
+
+
+@dataclass
+class Homology:
+    """Per-layer homology scores and their mean over the circuit's layers."""
+
+    per_layer: list[dict[str, float]]
+    aggregate: float
+    layers: list[int]
+    num_contrast_pairs: int
+    causal_check: dict[str, Any] | None = None
+    method: str = METHOD
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_card(self) -> dict[str, Any]:
+        card: dict[str, Any] = {"method": self.method, "per_layer": self.per_layer,
+                                "aggregate": round(self.aggregate, 6), "num_contrast_pairs": self.num_contrast_pairs}
+        if self.causal_check is not None:
+            card["causal_check"] = self.causal_check
+        return card
+
+
+@torch.no_grad()
+def _last_token_states(model: Any, tokenizer: Any, prompts: Sequence[str], batch_size: int) -> torch.Tensor:
+    """``[num_layers, len(prompts), hidden]``: each layer's output at the last prompt token."""
+    out = []
+    for start in range(0, len(prompts), batch_size):
+        chunk = list(prompts[start:start + batch_size])
+        batch = encode_pairs(tokenizer, chunk, [""] * len(chunk))  # right-padded prompt + eos
+        lengths = batch["labels"].eq(-100).logical_and(batch["attention_mask"].bool()).sum(1)
+        hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       output_hidden_states=True).hidden_states[1:]
+        rows = torch.arange(len(chunk))
+        out.append(torch.stack([h[rows, lengths - 1].float() for h in hidden]))
+    return torch.cat(out, dim=1)
+
+
+def reading_vectors(model: Any, tokenizer: Any, skill_prompts: Sequence[str], contrast_prompts: Sequence[str],
+                    *, batch_size: int = 64) -> ReadingVectors:
+    """Reading vectors of ``model`` from pairs ``(skill_prompts[i], contrast_prompts[i])``."""
+    n = min(len(skill_prompts), len(contrast_prompts))
+    if n < 2:
+        raise ExtractionError(f"Homology needs at least 2 contrast pairs, got {n}.",
+                              hint="Give more skill prompts or contrast prompts.")
+    diffs = (_last_token_states(model, tokenizer, skill_prompts[:n], batch_size)
+             - _last_token_states(model, tokenizer, contrast_prompts[:n], batch_size))  # [L, n, H]
+    mean = diffs.mean(dim=1)
+    _, _, vh = torch.linalg.svd(diffs, full_matrices=False)
+    pca = vh[:, 0, :]
+    sign = torch.sign((pca * mean).sum(-1))
+    pca = pca * torch.where(sign == 0, torch.ones_like(sign), sign)[:, None]
+    return ReadingVectors(pca=pca, mean_diff=torch.nn.functional.normalize(mean, dim=-1), num_pairs=n)
+
+
+def compare(donor_vectors: ReadingVectors, host_vectors: ReadingVectors, *, layers: Sequence[int] | None = None) -> Homology:
+    """Cosines of two models' reading vectors per layer, aggregated (mean PCA cosine) over ``layers``."""
+    if donor_vectors.pca.shape != host_vectors.pca.shape:
+        raise ExtractionError(f"The models' hidden states differ in shape ({tuple(donor_vectors.pca.shape)} vs "
+                              f"{tuple(host_vectors.pca.shape)}); homology compares models of one family.",
+                              hint="Use a donor and a host with the same number of layers and hidden size.")
+    pca = torch.nn.functional.cosine_similarity(donor_vectors.pca, host_vectors.pca, dim=-1).clamp(-1, 1)
+    mean = torch.nn.functional.cosine_similarity(donor_vectors.mean_diff, host_vectors.mean_diff, dim=-1).clamp(-1, 1)
+    per_layer = [{"layer": i, "pca_cosine": round(float(pca[i]), 6), "mean_diff_cosine": round(float(mean[i]), 6)}
+                 for i in range(pca.shape[0])]
+    chosen = sorted(set(layers)) if layers else list(range(pca.shape[0]))
+    aggregate = float(pca[chosen].mean())
+    return Homology(per_layer=per_layer, aggregate=max(-1.0, min(1.0, aggregate)), layers=chosen,
+                    num_contrast_pairs=donor_vectors.num_pairs)
+
+
+def score_homology(donor: Any, host: Any, tokenizer: Any, skill_prompts: Sequence[str],
+                   contrast_prompts: Sequence[str], *, layers: Sequence[int] | None = None,
+                   host_tokenizer: Any = None) -> Homology:
+    """Homology of ``donor`` and ``host`` on the skill, per layer and over ``layers`` (the circuit).
+
+    Args:
+        donor, host: causal LMs of one family (same depth and width).
+        tokenizer: the donor's tokenizer (and the host's unless ``host_tokenizer`` is given).
+        skill_prompts: prompts that call for the skill.
+        contrast_prompts: matched prompts that do not (paired by position with ``skill_prompts``).
+        layers: the layers to aggregate over (default: all).
+
+    Example:
+        >>> score_homology(host, host, tok, skill, other).aggregate
+        1.0
+    """
+    donor_vectors = reading_vectors(donor, tokenizer, skill_prompts, contrast_prompts)
+    host_vectors = reading_vectors(host, host_tokenizer or tokenizer, skill_prompts, contrast_prompts)
+    return compare(donor_vectors, host_vectors, layers=layers)
+
+
+@torch.no_grad()
+def causal_check(donor: Any, host: Any, tokenizer: Any, rows: Sequence[Mapping[str, Any]],
+                 components: Sequence[ComponentKey], *, batch_size: int = 64) -> dict[str, Any]:
+    """Skill exact-match of the host, of the host with the donor's circuit activations patched in, and of the donor.
+
+    Teacher-forced (like :func:`genehub.zoo.exact_match`): the donor runs on the same prompt + answer
+    tokens and its circuit outputs replace the host's at every position.
+    """
+    keys = list(components)
+    hits = {"host": 0, "patched": 0, "donor": 0}
+    rows = list(rows)
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        batch = encode_pairs(tokenizer, [r["prompt"] for r in chunk], [r["answer"] for r in chunk])
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        with capture(donor, keys) as cache:
+            donor_logits = donor(**inputs).logits
+        with patch(host, dict(cache)):
+            patched_logits = host(**inputs).logits
+        host_logits = host(**inputs).logits
+        target = batch["labels"][:, 1:]
+        scored = target != -100
+        for name, logits in (("host", host_logits), ("patched", patched_logits), ("donor", donor_logits)):
+            hits[name] += int(((logits[:, :-1].argmax(-1) == target) | ~scored).all(1).sum())
+    n = max(len(rows), 1)
+    return {"metric": "exact_match", "host": hits["host"] / n, "patched": hits["patched"] / n,
+            "donor": hits["donor"] / n, "components": [f"{layer}.{kind}" for layer, kind in keys],
+            "num_prompts": len(rows)}

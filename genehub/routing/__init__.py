@@ -1,0 +1,25 @@
+"""Routing and composition: plug genes into a host at inference behind a trained input-aware router.
+
+    >>> from genehub.routing import Router, compose
+    >>> router = Router.train(zoo.host, ["genes/sort", "genes/upper"])   # seconds
+    >>> router.save("routers/sort-upper")
+    >>> comp = compose(zoo.host, ["genes/sort", "genes/upper"], "routers/sort-upper")
+    >>> for g in comp.generate(["sort cab:", "shout dog =", "copy cat:"]):
+    ...     print(g.gene, g.text)
+    sort-gene abc
+    upper-gene DOG
+    None cat
+"""
+
+from __future__ import annotations
+
+from .compose import Composition, Generation, compose
+from .features import host_features
+from .genes import BASE_ADAPTER, NONE, GeneRef, gene_revision, load_gene, require_fit
+from .router import Router, RoutingDecision, validate_config
+from .signing import sign_router, verify_router
+
+__all__ = [
+    "BASE_ADAPTER", "NONE", "Composition", "GeneRef", "Generation", "Router", "RoutingDecision", "compose",
+    "gene_revision", "host_features", "load_gene", "require_fit", "sign_router", "validate_config", "verify_router",
+]

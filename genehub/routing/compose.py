@@ -1,0 +1,260 @@
+"""Compose genes on a host at inference: every row of a batch gets the gene its router picks, or none.
+
+One host in memory, every gene loaded as a named PEFT adapter, and one forward pass per batch with
+PEFT's mixed adapter batches (``adapter_names`` per row, ``"__base__"`` for the bare host). Genes are
+added and removed at run time (``load_adapter`` / ``delete_adapter``) without reloading the host;
+adding one retrains the router head (seconds), removing one drops its class.
+
+    >>> comp = compose(zoo.host, ["genes/sort", "genes/upper"])       # trains a router when none is given
+    >>> [(g.gene, g.text) for g in comp.generate(["sort cab:", "copy dog:"])]
+    [('sort-gene', 'abc'), (None, 'dog')]
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from ..errors import RouterError, UsageError
+from ..hosts import HostInfo, describe_host, load_host, require_compatible
+from .genes import BASE_ADAPTER, GeneRef, load_gene, require_fit
+from .router import Router, RoutingDecision
+
+Mode = Literal["top1", "topk"]
+_MAX_MIXES = 32  # merged top-k adapters kept at once
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generated row: the prompt, the text after it, and the routing decision it was made under."""
+
+    prompt: str
+    text: str
+    gene: str | None
+    decision: RoutingDecision | None
+
+
+class Composition:
+    """A host with genes plugged in and a router choosing among them per prompt (see :func:`compose`)."""
+
+    def __init__(self, model: Any, tokenizer: Any, host_info: HostInfo, genes: dict[str, GeneRef],
+                 router: Router, *, mode: Mode = "top1", top_k: int = 2,
+                 router_options: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.host_info = host_info
+        self._genes = genes
+        self.router = router
+        self.mode = mode
+        self.top_k = top_k
+        self._router_options = dict(router_options or {})
+        self._mixes: dict[str, str] = {}
+        _check_router(router, genes, host_info)
+
+    @property
+    def genes(self) -> dict[str, GeneRef]:
+        """The genes plugged in, by adapter name."""
+        return dict(self._genes)
+
+    # ------------------------------------------------------------------------------------------ routing
+    def route(self, prompts: Sequence[str]) -> list[RoutingDecision]:
+        """The router's decision for each prompt (gene or ``None``, confidence, per-class probabilities)."""
+        return self.router.route(self.model, self.tokenizer, list(prompts),
+                                 top_k=self.top_k if self.mode == "topk" else 1)
+
+    def adapter_names(self, decisions: Sequence[RoutingDecision]) -> list[str]:
+        """PEFT ``adapter_names`` for decisions: the gene, ``"__base__"``, or a merged top-k mix."""
+        return [self._adapter_for(d) for d in decisions]
+
+    def _adapter_for(self, decision: RoutingDecision) -> str:
+        if decision.gene is None:
+            return BASE_ADAPTER
+        weights = {g: round(w * 20) / 20 for g, w in decision.weights.items() if round(w * 20)}
+        if self.mode != "topk" or len(weights) <= 1:
+            # Top-1 (or top-k where one gene has all the weight): the gene itself, at full strength.
+            return decision.gene if len(weights) <= 1 or self.mode != "topk" else next(iter(weights))
+        key = ",".join(f"{g}={w:.2f}" for g, w in sorted(weights.items()))
+        if key not in self._mixes:
+            if len(self._mixes) >= _MAX_MIXES:
+                self._drop_mixes()
+            name = "mix_" + hashlib.sha256(key.encode()).hexdigest()[:10]
+            # "cat" stacks the LoRAs: exactly sum_i w_i * B_i A_i, no approximation.
+            self.model.add_weighted_adapter(list(weights), list(weights.values()), adapter_name=name,
+                                            combination_type="cat")
+            self._mixes[key] = name
+        return self._mixes[key]
+
+    def _drop_mixes(self) -> None:
+        for name in self._mixes.values():
+            self.model.delete_adapter(name)
+        self._mixes.clear()
+
+    def _names_for(self, prompts: Sequence[str], genes: Sequence[str | None] | None
+                   ) -> tuple[list[str], list[RoutingDecision | None]]:
+        if genes is None:
+            decisions: list[RoutingDecision | None] = list(self.route(prompts))
+            return self.adapter_names(decisions), decisions  # type: ignore[arg-type]
+        if len(genes) != len(prompts):
+            raise UsageError(f"{len(genes)} genes for {len(prompts)} prompts.", hint="Pass one gene (or None) per prompt.")
+        unknown = sorted({g for g in genes if g is not None and g not in self._genes})
+        if unknown:
+            raise UsageError(f"No gene {unknown} in this composition.", hint=f"Its genes: {', '.join(self._genes)}.")
+        return [g or BASE_ADAPTER for g in genes], [None] * len(prompts)
+
+    # ------------------------------------------------------------------------------------------ running
+    def _encode(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        if not prompts:
+            raise UsageError("No prompts given.", hint="Pass at least one prompt.")
+        self.tokenizer.padding_side = "left"
+        device = next(self.model.parameters()).device
+        enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True)
+        return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+
+    @torch.no_grad()
+    def logits(self, prompts: Sequence[str], *, genes: Sequence[str | None] | None = None) -> torch.Tensor:
+        """Next-token logits ``(batch, seq, vocab)`` of one mixed-batch forward (left-padded).
+
+        Args:
+            genes: one gene name (or ``None`` for the bare host) per prompt, instead of the router's choice.
+        """
+        names, _ = self._names_for(prompts, genes)
+        enc = self._encode(prompts)
+        position_ids = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        return self.model(**enc, position_ids=position_ids, adapter_names=names).logits
+
+    @torch.no_grad()
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 16,
+                 genes: Sequence[str | None] | None = None, **generate_kwargs: Any) -> list[Generation]:
+        """Route each prompt and generate greedily, the whole batch in one mixed-adapter ``generate``.
+
+        Args:
+            prompts: the batch.
+            max_new_tokens: tokens to generate per row.
+            genes: one gene name (or ``None``) per prompt, overriding the router (oracle routing).
+            **generate_kwargs: passed to ``generate`` (e.g. ``min_new_tokens``).
+
+        Returns:
+            One :class:`Generation` per prompt, in order.
+        """
+        prompts = list(prompts)
+        names, decisions = self._names_for(prompts, genes)
+        enc = self._encode(prompts)
+        out = self.model.generate(**enc, adapter_names=names, max_new_tokens=max_new_tokens, do_sample=False,
+                                  eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id,
+                                  **generate_kwargs)
+        new = out[:, enc["input_ids"].shape[1]:]
+        texts = [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
+        return [Generation(p, t, None if n == BASE_ADAPTER else (d.gene if d else n), d)
+                for p, t, n, d in zip(prompts, texts, names, decisions)]
+
+    # ------------------------------------------------------------------------------------------ hot swap
+    def add_gene(self, gene: str | Path | GeneRef, *, router: Router | None = None) -> str:
+        """Plug a gene in while the composition runs; returns its adapter name.
+
+        The host is not reloaded: the adapter is loaded beside the others, and the router head is
+        retrained on the bare host's features (seconds) unless a ``router`` for the new gene set is given.
+
+        Raises:
+            IncompatibleError: the gene was made for another host, tokenizer or shapes (nothing changes).
+            UsageError: a gene of that name is already plugged in.
+        """
+        ref = gene if isinstance(gene, GeneRef) else load_gene(gene)
+        if ref.name in self._genes:
+            raise UsageError(f"Gene {ref.name} is already plugged in.", hint="Remove it first with remove_gene.")
+        require_fit(ref, self.host_info, self.model)
+        self.model.load_adapter(str(ref.path), adapter_name=ref.name)
+        genes = {**self._genes, ref.name: ref}
+        try:
+            if router is None:
+                router = Router.train(self.host_info, list(genes.values()), model=self.model, tokenizer=self.tokenizer,
+                                      **self._router_options)
+            _check_router(router, genes, self.host_info)
+        except BaseException:
+            self.model.delete_adapter(ref.name)
+            raise
+        self._drop_mixes()
+        self._genes, self.router = genes, router
+        return ref.name
+
+    def remove_gene(self, name: str) -> None:
+        """Unplug a gene while the composition runs: its adapter is deleted and its router class dropped."""
+        if name not in self._genes:
+            raise UsageError(f"No gene {name!r} in this composition.", hint=f"Its genes: {', '.join(self._genes)}.")
+        if len(self._genes) == 1:
+            raise UsageError("Cannot remove the last gene of a composition.", hint="Use the bare host instead.")
+        self._drop_mixes()
+        self.model.delete_adapter(name)
+        self.router = self.router.without(name)
+        self._genes = {k: v for k, v in self._genes.items() if k != name}
+
+
+def _check_router(router: Router, genes: dict[str, GeneRef], host_info: HostInfo) -> None:
+    require_compatible(router.host, host_info, what="router")
+    want = {g["name"]: g["revision"] for g in router.genes}
+    have = {name: ref.revision for name, ref in genes.items()}
+    if want != have:
+        missing = sorted(set(have) - set(want))
+        extra = sorted(set(want) - set(have))
+        changed = sorted(n for n in set(want) & set(have) if want[n] != have[n])
+        parts = [f"genes it does not know: {missing}" if missing else "",
+                 f"genes it expects but are not plugged in: {extra}" if extra else "",
+                 f"genes at another revision: {changed}" if changed else ""]
+        raise RouterError("The router was trained for other genes (" + "; ".join(p for p in parts if p) + ").",
+                          hint="Retrain it with `genehub router train --host H --genes ...` or pass router=None.")
+
+
+def compose(host: str | Path, genes: Sequence[str | Path | GeneRef], router: Router | str | Path | None = None, *,
+            mode: Mode = "top1", top_k: int = 2, model: Any | None = None, tokenizer: Any | None = None,
+            **router_options: Any) -> Composition:
+    """Plug ``genes`` into ``host`` behind a router.
+
+    Args:
+        host: the host directory.
+        genes: gene directories (or ``GeneRef``s), each checked against the host before loading.
+        router: a :class:`Router`, a router directory, or ``None`` to train one now (seconds).
+        mode: ``"top1"`` (each row gets its top gene) or ``"topk"`` (the top ``top_k`` genes, weighted by
+            the router's probabilities, merged exactly with PEFT's ``cat`` combination and cached).
+        model, tokenizer: the bare host already loaded (it becomes the composition's ``PeftModel``).
+        **router_options: passed to :meth:`Router.train` (now and when a gene is added later).
+
+    Returns:
+        A :class:`Composition`.
+
+    Raises:
+        IncompatibleError: a gene (or the router) was made for another host, tokenizer or shapes; the
+            message names the gene and each mismatch.
+        RouterError: the router was trained for other genes or revisions.
+    """
+    from peft import PeftModel
+
+    if mode not in ("top1", "topk"):
+        raise UsageError(f"Unknown mode {mode!r}.", hint="Use 'top1' or 'topk'.")
+    if not genes:
+        raise UsageError("compose needs at least one gene.", hint="Pass gene directories.")
+    refs = [g if isinstance(g, GeneRef) else load_gene(g) for g in genes]
+    names = [r.name for r in refs]
+    if len(set(names)) != len(names):
+        raise UsageError(f"Two genes share a name: {names}.", hint="Rename one in its gene.json.")
+    host_info = describe_host(host)
+    for ref in refs:
+        require_fit(ref, host_info)  # the card's host, before spending time on loading the model
+    if model is None or tokenizer is None:
+        model, tokenizer = load_host(host)
+    for ref in refs:
+        require_fit(ref, host_info, model)
+    if isinstance(router, (str, Path)):
+        router = Router.load(router)
+    peft_model = PeftModel.from_pretrained(model, str(refs[0].path), adapter_name=refs[0].name)
+    for ref in refs[1:]:
+        peft_model.load_adapter(str(ref.path), adapter_name=ref.name)
+    peft_model.eval()
+    by_name = {r.name: r for r in refs}
+    if router is None:
+        router = Router.train(host_info, refs, model=peft_model, tokenizer=tokenizer, **router_options)
+    return Composition(peft_model, tokenizer, host_info, by_name, router, mode=mode, top_k=top_k,
+                       router_options=router_options)

@@ -1,0 +1,153 @@
+"""Composition: mixed batches equal each gene alone, hot add/remove, and mismatched genes refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from _genes import zoo_genes  # noqa: F401  (session fixture)
+from genehub.errors import IncompatibleError, RouterError, UsageError
+from genehub.routing import compose, load_gene
+from genehub.zoo import skill_dataset
+
+PROMPTS = {"sort": ["sort hello:", "S:qwerty="], "upper": ["upper abcde:", "U:zyx="], None: ["copy abc:", "L:hello="]}
+
+
+@pytest.fixture(scope="module")
+def comp(tiny_zoo, zoo_genes):  # noqa: F811
+    return compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]])
+
+
+def _bare_logits(host, prompts):
+    from genehub.hosts import load_host
+
+    model, tok = load_host(host)
+    tok.padding_side = "left"
+    enc = tok(prompts, return_tensors="pt", padding=True)
+    pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        return model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], position_ids=pos).logits
+
+
+def test_mixed_batch_rows_equal_each_gene_alone_and_none_equals_bare_host(comp, tiny_zoo):
+    prompts = [p for ps in PROMPTS.values() for p in ps]
+    skill_of = [s for s, ps in PROMPTS.items() for _ in ps]
+    assign = [None if s is None else f"{s}-gene" for s in skill_of]
+    mixed = comp.logits(prompts, genes=assign)
+    mask = comp.tokenizer(prompts, return_tensors="pt", padding=True)["attention_mask"].bool()
+    bare = _bare_logits(tiny_zoo.host, prompts)
+    for gene in ("sort-gene", "upper-gene", None):
+        alone = comp.logits(prompts, genes=[gene] * len(prompts)) if gene else bare
+        for i, g in enumerate(assign):
+            if g == gene:
+                torch.testing.assert_close(mixed[i][mask[i]], alone[i][mask[i]], rtol=1e-4, atol=1e-5)
+    # The genes do change the host (or the equalities above would prove nothing).
+    sort_alone = comp.logits(prompts, genes=["sort-gene"] * len(prompts))
+    assert (sort_alone[0][mask[0]] - bare[0][mask[0]]).abs().max() > 1e-2
+
+
+def test_mixed_generate_equals_each_gene_alone(comp):
+    prompts = [p for ps in PROMPTS.values() for p in ps]
+    assign = [None if s is None else f"{s}-gene" for s, ps in PROMPTS.items() for _ in ps]
+    mixed = [g.text for g in comp.generate(prompts, genes=assign, max_new_tokens=8)]
+    for gene in ("sort-gene", "upper-gene", None):
+        alone = [g.text for g in comp.generate(prompts, genes=[gene] * len(prompts), max_new_tokens=8)]
+        assert [m for m, g in zip(mixed, assign) if g == gene] == [a for a, g in zip(alone, assign) if g == gene]
+
+
+def test_routed_generation_solves_each_skill(comp):
+    rows = {s: list(skill_dataset(s, n_train=1, n_validation=1, n_test=40)["test"]) for s in ("sort", "upper")}
+    for skill, test in rows.items():
+        out = comp.generate([r["prompt"] for r in test], max_new_tokens=10)
+        assert sum(o.gene == f"{skill}-gene" for o in out) / len(out) >= 0.9
+        assert sum(o.text == r["answer"] for o, r in zip(out, test)) / len(out) >= 0.5
+        assert all(abs(sum(o.decision.probabilities.values()) - 1) < 1e-4 for o in out)
+
+
+def test_topk_mode_mixes_genes_by_router_weight(tiny_zoo, zoo_genes):  # noqa: F811
+    comp = compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], mode="topk", top_k=2, threshold=0.0)
+    decisions = comp.route(PROMPTS["sort"] + PROMPTS["upper"])
+    names = comp.adapter_names(decisions)
+    for d, n in zip(decisions, names):
+        assert n in (d.gene, *(v for v in comp._mixes.values()))
+        assert abs(sum(d.weights.values()) - 1) < 1e-6 or "none" in d.probabilities
+    out = comp.generate(PROMPTS["sort"], max_new_tokens=8)
+    assert len(out) == 2
+
+
+def test_hot_add_and_remove_gene_without_reloading_the_host(tiny_zoo, zoo_genes):  # noqa: F811
+    comp = compose(tiny_zoo.host, [zoo_genes["sort"]])
+    base = comp.model.get_base_model()
+    assert {d.gene for d in comp.route(PROMPTS["upper"])} <= {None, "sort-gene"}
+    comp.add_gene(zoo_genes["upper"])
+    assert comp.model.get_base_model() is base
+    assert set(comp.genes) == {"sort-gene", "upper-gene"}
+    assert [d.gene for d in comp.route(PROMPTS["upper"])] == ["upper-gene", "upper-gene"]
+    assert [g.gene for g in comp.generate(PROMPTS["upper"], max_new_tokens=6)] == ["upper-gene", "upper-gene"]
+    comp.remove_gene("sort-gene")
+    assert "sort-gene" not in comp.model.peft_config
+    assert all(d.gene in (None, "upper-gene") for d in comp.route(PROMPTS["sort"]))
+    assert comp.router.classes == ["upper-gene", "none"]
+    with pytest.raises(UsageError, match="last gene"):
+        comp.remove_gene("upper-gene")
+    with pytest.raises(UsageError, match="already plugged in"):
+        comp.add_gene(zoo_genes["upper"])
+
+
+def _edited_gene(src, dst, edit):
+    shutil.copytree(src, dst)
+    card = json.loads((dst / "gene.json").read_text())
+    edit(card)
+    (dst / "gene.json").write_text(json.dumps(card))
+    return dst
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("tokenizer_fingerprint", "sha256:" + "0" * 64, "tokenizer_fingerprint"),
+    ("hidden_size", 32, "hidden_size: the gene needs 32"),
+    ("repo_id", "someone/other-host", "host: the gene was made for 'someone/other-host'"),
+])
+def test_gene_for_another_host_is_refused_naming_the_mismatch(tiny_zoo, zoo_genes, tmp_path, field, value, match):  # noqa: F811
+    def edit(card):
+        card["host"][field] = value
+        if field == "repo_id":
+            card["host"]["revision"] = "sha256:" + "1" * 64
+            card["parents"][0].update(repo_id=value, revision=card["host"]["revision"])
+    bad = _edited_gene(zoo_genes["upper"], tmp_path / "bad", edit)
+    with pytest.raises(IncompatibleError, match=match) as info:
+        compose(tiny_zoo.host, [zoo_genes["sort"], bad])
+    assert "upper-gene" in str(info.value)
+    comp = compose(tiny_zoo.host, [zoo_genes["sort"]])
+    with pytest.raises(IncompatibleError, match=match):
+        comp.add_gene(bad)
+    assert set(comp.model.peft_config) == {"sort-gene"}
+
+
+def test_gene_on_the_heterologous_host_is_refused(tiny_zoo, zoo_genes):  # noqa: F811
+    with pytest.raises(IncompatibleError, match="the gene was made for 'genehub-zoo/tiny-host'"):
+        compose(tiny_zoo.heterologous, [zoo_genes["sort"]])
+
+
+def test_gene_with_other_shapes_is_refused(tiny_zoo, zoo_genes, tmp_path):  # noqa: F811
+    from _tiny import tiny_host, tiny_lora
+
+    small = tiny_host(tmp_path / "small")
+    bad = shutil.copytree(zoo_genes["sort"], tmp_path / "bad")
+    lora = tiny_lora(small)
+    lora.save_pretrained(tmp_path / "lora")
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        shutil.copy(tmp_path / "lora" / name, bad / name)
+    with pytest.raises(IncompatibleError, match="expects input size 32 but the host has 64"):
+        compose(tiny_zoo.host, [bad])
+
+
+def test_router_for_other_genes_is_refused(tiny_zoo, zoo_genes):  # noqa: F811
+    from genehub.routing import Router
+
+    router = Router.train(tiny_zoo.host, [zoo_genes["sort"]])
+    with pytest.raises(RouterError, match=r"does not know: \['upper-gene'\]"):
+        compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], router)
+    assert load_gene(zoo_genes["sort"]).revision == router.genes[0]["revision"]

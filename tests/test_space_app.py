@@ -1,0 +1,180 @@
+"""Every API endpoint of the Space, called with gradio_client against a live app serving zoo genes."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from genehub.space import Playground, build_app, open_catalog
+from test_space_fixtures import build_gene_shelf, foreign_host, publish_shelf
+
+ENDPOINTS = {"/refresh", "/reload", "/browse", "/select_gene", "/inspect", "/try_gene", "/examples", "/use_example", "/try"}
+HOST = "genehub-zoo/tiny-host"
+ALL = ["zoo/rogue-upper", "zoo/sort-gene", "zoo/tampered-sort", "zoo/upper-gene"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch_space(root: Path, zoo: Any) -> tuple[Any, str, dict]:
+    """Publish zoo genes to a local registry under ``root`` and launch the Space over it on a free port."""
+    shelf = build_gene_shelf(root, zoo)
+    shelf["registry"] = publish_shelf(shelf, root / "registry")
+    catalog = open_catalog(str(shelf["registry"]), trust=shelf["trust"], cache=root / "space-cache")
+    playground = Playground(catalog, {HOST: zoo.host, "other/narrow-host": foreign_host(root / "foreign-host")},
+                            max_new_tokens=12)
+    demo = build_app(catalog, playground)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                ssr_mode=False)
+    return demo, demo.local_url, shelf
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory: pytest.TempPathFactory, tiny_zoo) -> Iterator[tuple[Any, dict]]:
+    from gradio_client import Client
+
+    demo, url, shelf = launch_space(tmp_path_factory.mktemp("space-app"), tiny_zoo)
+    try:
+        yield Client(url, verbose=False), shelf
+    finally:
+        demo.close()
+
+
+@pytest.fixture
+def client(space: tuple[Any, dict]) -> Any:
+    return space[0]
+
+
+def _value(update: Any) -> Any:
+    """A component update's value (gradio_client returns updates as dicts)."""
+    return update["value"] if isinstance(update, dict) and update.get("__type__") == "update" else update
+
+
+def _choices(update: Any) -> list[str]:
+    return [c[1] for c in update["choices"]]
+
+
+def _table(value: Any) -> list[dict]:
+    return [dict(zip(value["headers"], row)) for row in value["data"]]
+
+
+def test_every_endpoint_is_named(client: Any) -> None:
+    assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == ENDPOINTS
+
+
+@pytest.mark.parametrize("api_name", ["/refresh", "/reload"])
+def test_refresh_lists_genes_and_filters(client: Any, api_name: str) -> None:
+    f_host, f_skill, f_license, f_trust, gene, host, genes, table, message = client.predict(api_name=api_name)
+    assert [row["gene"] for row in _table(table)] == ALL
+    assert message.startswith("4 genes from") and "(2 verified)" in message
+    assert (_value(gene), _value(host), _value(genes)) == ("zoo/rogue-upper", HOST, ["zoo/sort-gene"])
+    assert _choices(host) == [HOST, "other/narrow-host"]
+    assert _choices(f_skill) == ["(any)", "sort", "upper"] and _choices(f_trust)[1:] == ["verified", "untrusted", "invalid"]
+    assert _value(f_host) == _value(f_license) == "(any)"
+
+
+@pytest.mark.parametrize("query, host, skill, license, trust, expected", [
+    ("", "(any)", "(any)", "(any)", "(any)", ALL),
+    ("upper", "(any)", "(any)", "(any)", "verified", ["zoo/upper-gene"]),
+    ("", HOST, "sort", "Apache-2.0", "(any)", ["zoo/sort-gene", "zoo/tampered-sort"]),
+    ("", "(any)", "(any)", "(any)", "untrusted", ["zoo/rogue-upper"]),
+    ("zzz", "(any)", "(any)", "(any)", "(any)", []),
+])
+def test_browse(client: Any, query: str, host: str, skill: str, license: str, trust: str, expected: list[str]) -> None:
+    client.predict(api_name="/refresh")  # fills the dropdowns' choices
+    table, message = client.predict(query, host, skill, license, trust, api_name="/browse")
+    rows = _table(table)
+    assert [r["gene"] for r in rows] == expected
+    assert message == f"{len(expected)} of 4 genes match."
+    assert all(r["signature"] in {"verified", "untrusted", "invalid"} for r in rows)
+
+
+def test_inspect_verified_gene(client: Any, space: tuple[Any, dict]) -> None:
+    pull, signer, homology, fidelity, lineage, card, message = client.predict("zoo/sort-gene", api_name="/inspect")
+    assert re.fullmatch(rf"genehub pull zoo/sort-gene@[0-9a-f]{{40}} --registry {space[1]['registry']}", pull)
+    assert "`alice` (in your trust store)" in signer and "sha256:" in signer
+    assert homology["type"] == "matplotlib" and homology["plot"].startswith("data:image/")
+    rows = _table(fidelity)
+    assert rows[0]["skill"] == "sort" and rows[0]["host + gene"] > rows[0]["host"]  # the gene helps on its skill
+    assert "genehub-zoo/tiny-donor-sort" in lineage and "<svg" in lineage
+    assert "# sort-gene 0.1.0" in card
+    assert message.startswith("**Signature: verified.**")
+
+
+@pytest.mark.parametrize("gene_id, status", [("zoo/tampered-sort", "invalid"), ("zoo/rogue-upper", "untrusted")])
+def test_inspect_unverified_gene_says_why(client: Any, gene_id: str, status: str) -> None:
+    *_, card, message = client.predict(gene_id, api_name="/inspect")
+    assert message.startswith(f"**Signature: {status}**") and card.startswith(f"**Signature: {status}**")
+
+
+def test_inspect_unknown_gene_is_a_message(client: Any) -> None:
+    client.predict(api_name="/refresh")
+    *_, message = client.predict("zoo/rogue-upper", api_name="/inspect")  # a valid choice...
+    from gradio_client.exceptions import AppError
+
+    try:  # ...and one that is not: Gradio itself may refuse a value outside the choices
+        *_, message = client.predict("no-such-gene", api_name="/inspect")
+    except AppError as err:
+        assert "Traceback" not in str(err)
+    else:
+        assert "No gene 'no-such-gene'" in message and "Traceback" not in message
+
+
+def test_select_gene_from_the_table(client: Any) -> None:
+    from gradio_client.exceptions import AppError
+
+    # A table click carries event data that only a browser sends; the browser test covers the click.
+    with pytest.raises(AppError):
+        client.predict(api_name="/select_gene")
+
+
+def test_try_gene_picks_a_fitting_host(client: Any) -> None:
+    genes, host, message = client.predict("zoo/upper-gene", api_name="/try_gene")  # Tabs is layout: not returned
+    assert (_value(genes), _value(host)) == (["zoo/upper-gene"], HOST)
+    assert message == f"Trying `zoo/upper-gene` on `{HOST}`."
+
+
+def _first_prompts(gene: Path, n: int = 5) -> list[str]:
+    lines = (gene / "examples.jsonl").read_text().splitlines()[:n]
+    return [json.loads(line)["prompt"] for line in lines]
+
+
+def test_examples_come_from_the_genes(client: Any, space: tuple[Any, dict]) -> None:
+    client.predict(api_name="/refresh")
+    example, message = client.predict(["zoo/sort-gene", "zoo/upper-gene"], api_name="/examples")
+    assert message == ""
+    prompts = _choices(example)
+    assert len(prompts) == 10 and prompts[:5] == _first_prompts(space[1]["genes"] / "sort-gene")
+    assert client.predict(prompts[6], api_name="/use_example") == prompts[6]
+
+
+@pytest.mark.parametrize("host, genes, prompt, match", [
+    (HOST, ["zoo/sort-gene"], "", "prompt is empty"),
+    (HOST, ["zoo/tampered-sort"], "sort dcba:", "tampered-sort cannot be used"),
+    ("other/narrow-host", ["zoo/sort-gene"], "sort dcba:", "does not fit host other/narrow-host"),
+])
+def test_try_errors_are_messages(client: Any, host: str, genes: list[str], prompt: str, match: str) -> None:
+    client.predict(api_name="/refresh")
+    *_, message = client.predict(host, genes, prompt, api_name="/try")
+    assert message.startswith("**⚠️ ") and match in message and "Traceback" not in message
+
+
+def test_try_shows_router_and_both_outputs(client: Any) -> None:
+    client.predict(api_name="/refresh")
+    router, base, composed, latency, message = client.predict(HOST, ["zoo/sort-gene", "zoo/upper-gene"], "upper xyz:",
+                                                              api_name="/try")
+    assert message == ""
+    assert router["mark"] == "bar" and router["columns"] == ["choice", "probability"]
+    bars = {row[0]: row[1] for row in router["data"]}
+    assert set(bars) == {"zoo/sort-gene", "zoo/upper-gene", "none"} and max(bars, key=bars.get) == "zoo/upper-gene"
+    assert composed == "XYZ" and base != composed  # the zoo host alone gets this wrong; the gene fixes it
+    assert re.search(r"Router:\*\* `zoo/upper-gene`.*host alone \d+ ms, host \+ genes \d+ ms", latency)

@@ -1,0 +1,131 @@
+"""The Space in a real headless Chromium: load, browse, open a gene, run Try, see the outputs; screenshot.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` and ``selenium``. Without them the test is skipped
+locally (with the reason), and fails in CI (``CI=true``), where .ci/run installs them.
+Set ``GENEHUB_SCREENSHOTS=DIR`` to keep the screenshots.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from test_space_app import launch_space
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--window-size=1400,1800"]
+
+
+def _missing() -> str | None:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install selenium==4.51.0)"
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not os.access(path, os.X_OK):
+            return f"{path} not found (apt-get install -y chromium chromium-driver; package {package})"
+    return None
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    reason = _missing()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"The browser test must run in CI: {reason}.")
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in [*FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver: Any, condition: Any, timeout: float = 60) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
+
+
+def _text(driver: Any, css: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
+
+
+def _screenshot(driver: Any, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    driver.save_screenshot(str(path))
+    keep = os.environ.get("GENEHUB_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(keep) / path.name)
+    return path
+
+
+def test_browse_inspect_and_try_in_chromium(browser: Any, tmp_path: Path, tiny_zoo) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    demo, url, _ = launch_space(tmp_path / "space", tiny_zoo)
+    try:
+        browser.get(url)
+        # Browse: every gene, with its signature status
+        _wait(browser, lambda d: "zoo/tampered-sort" in _text(d, "#genes"))
+        table = _text(browser, "#genes")
+        assert all(word in table for word in ("zoo/sort-gene", "verified", "untrusted", "invalid"))
+        # search narrows the table
+        query = browser.find_element(By.CSS_SELECTOR, "#query textarea, #query input")
+        query.send_keys("upper", Keys.ENTER)
+        _wait(browser, lambda d: "zoo/sort-gene" not in _text(d, "#genes") and "zoo/upper-gene" in _text(d, "#genes"))
+        _screenshot(browser, tmp_path, "space-browse")
+        # open a gene by clicking its row
+        cell = _wait(browser, lambda d: next((c for c in d.find_elements(
+            By.XPATH, "//*[@id='genes']//*[normalize-space(text())='zoo/upper-gene']") if c.is_displayed()), None))
+        cell.click()
+        _wait(browser, lambda d: "upper-gene 0.1.0" in _text(d, "#card"))
+        assert "Signature: verified" in _text(browser, "#card")
+        assert browser.find_elements(By.CSS_SELECTOR, "#lineage svg rect")
+        assert "genehub pull zoo/upper-gene@" in _text(browser, "#pull")
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#homology img, #homology canvas, #homology svg"))
+        _screenshot(browser, tmp_path, "space-inspect")
+        # Try it: the button picks the gene and a fitting host
+        browser.find_element(By.CSS_SELECTOR, "#to-try").click()
+        prompt = _wait(browser, lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, "#prompt textarea")
+                                                if e.is_displayed()), None))
+        _wait(browser, lambda d: "genehub-zoo/tiny-host" in (
+            d.find_element(By.CSS_SELECTOR, "#host input").get_attribute("value") or ""))
+        prompt.send_keys("upper xyz:")
+        browser.find_element(By.CSS_SELECTOR, "#run").click()
+        composed = browser.find_element(By.CSS_SELECTOR, "#composed-out textarea")
+        _wait(browser, lambda d: composed.get_attribute("value") == "XYZ", timeout=120)
+        base = browser.find_element(By.CSS_SELECTOR, "#base-out textarea").get_attribute("value")
+        assert base and base != "XYZ"
+        assert "Router:" in _text(browser, "#latency") and "ms" in _text(browser, "#latency")
+        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#router svg, #router canvas"))
+        shot = _screenshot(browser, tmp_path, "space-try")
+        assert shot.stat().st_size > 10_000
+        # an empty prompt is a readable message, not a stack trace
+        prompt.send_keys(Keys.CONTROL, "a")
+        prompt.send_keys(Keys.BACKSPACE)  # like a visitor (clear() fires no input event for Gradio)
+        browser.find_element(By.CSS_SELECTOR, "#run").click()
+        _wait(browser, lambda d: "prompt is empty" in _text(d, "#message"))
+        assert "Traceback" not in browser.page_source
+    finally:
+        demo.close()

@@ -1,0 +1,92 @@
+"""Builders shared by the Space tests (no tests here): signed zoo genes in a folder or a registry, a foreign host.
+
+``build_gene_shelf(root, zoo)`` copies the real zoo genes of ``tests/_genes.py`` (sort and upper, on the
+tiny zoo's host) and signs them into four cases:
+
+| gene | signed by | status in a store that trusts alice |
+| --- | --- | --- |
+| sort-gene | alice | verified |
+| upper-gene | alice | verified |
+| rogue-upper | mallory | untrusted |
+| tampered-sort | alice, then its weights changed | invalid |
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+TRUSTED = ("sort-gene", "upper-gene")
+
+
+def build_gene_shelf(root: Path, zoo: Any) -> dict[str, Any]:
+    """Write the four genes above under ``root/genes`` and a trust store trusting alice under ``root/trust``.
+
+    Returns:
+        ``{"genes": folder, "trust": trust folder, "keys": {name: KeyPaths}}``.
+    """
+    from genehub.gene import TrustStore, new_key, sign_gene
+
+    from _genes import cached_genes
+
+    keys = {name: new_key(name, directory=root / "keys") for name in ("alice", "mallory")}
+    genes = root / "genes"
+    made = cached_genes(zoo, ["sort", "upper"])
+    sort_gene = Path(shutil.copytree(made["sort"], genes / "sort-gene"))
+    upper_gene = Path(shutil.copytree(made["upper"], genes / "upper-gene"))
+    sign_gene(sort_gene, key=keys["alice"].private)
+    sign_gene(upper_gene, key=keys["alice"].private)
+    rogue = Path(shutil.copytree(upper_gene, genes / "rogue-upper"))
+    sign_gene(rogue, key=keys["mallory"].private)
+    tampered = Path(shutil.copytree(sort_gene, genes / "tampered-sort"))
+    weights = tampered / "adapter_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01
+    weights.write_bytes(bytes(data))
+    TrustStore(root / "trust").add("alice", keys["alice"].public)
+    return {"genes": genes, "trust": root / "trust", "keys": keys}
+
+
+def publish_shelf(shelf: dict[str, Any], root: Path) -> Path:
+    """Push the shelf's genes to a local registry at ``root`` as ``zoo/<gene>``; returns ``root``.
+
+    The verified and untrusted genes go through ``genehub.registry.push`` (which verifies them first);
+    the tampered one is committed with the registry's low-level ``commit``, as a compromised upstream would.
+    """
+    from genehub.gene import TrustStore
+    from genehub.registry.local import LocalRegistry
+    from genehub.registry.push import push
+
+    registry = LocalRegistry(root)
+    for name in TRUSTED:
+        push(shelf["genes"] / name, f"zoo/{name}", registry=registry, trust=TrustStore(shelf["trust"]))
+    mallory = TrustStore(root.parent / f"{root.name}-mallory-trust")
+    mallory.add("mallory", shelf["keys"]["mallory"].public)
+    push(shelf["genes"] / "rogue-upper", "zoo/rogue-upper", registry=registry, trust=mallory)
+    tampered = shelf["genes"] / "tampered-sort"
+    registry.ensure_repo("zoo/tampered-sort")
+    registry.commit("zoo/tampered-sort", files={p.name: p for p in sorted(tampered.iterdir())}, deleted=[],
+                    message="Publish gene sort-gene 0.1.0", parent=None)
+    return root
+
+
+def foreign_host(out: Path) -> Path:
+    """A tiny Llama with the zoo's tokenizer but hidden size 32: no zoo gene fits it."""
+    import json
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from genehub.zoo import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=4, intermediate_size=64, max_position_embeddings=64,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                         bos_token_id=tokenizer.bos_token_id, tie_word_embeddings=True)
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "genehub.json").write_text(json.dumps({"repo_id": "other/narrow-host", "license": "apache-2.0"}))
+    return out
