@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/genehub zoo build --preset demo
+	$(BIN)/genehub demo
 
 test: setup
 	$(BIN)/python -m pytest

@@ -1,44 +1,50 @@
-"""Benchmark: genes composed behind genehub's router vs oracle routing, static merges, Arrow and the bare host.
+"""Benchmark: genes composed behind genehub's router vs oracle routing, static merges, X-LoRA, Arrow, bare host.
 
-One run, side by side, on the same genes and the same test prompts (half of them written with templates
-that neither the genes nor the router saw). Per-skill exact-match accuracy; routing accuracy on the
-held-out-template prompts; forward and generate latency as ratios to the bare host at batch 1, 8, 32;
-and how routing accuracy and router latency change from 2 to N genes (extra skills are the zoo's
-``shift*`` family: a donor per skill via ``zoo.train_donor``, cached under ``cache_dir()/bench-donors``).
+One process, side by side, on the same genes and the same test prompts (half of them written with
+templates that neither the genes nor the router saw):
 
-    python bench/bench_routing.py --preset tiny --scale 2 4 8 16 --out bench/results/routing
+* per-skill exact-match accuracy of every method (the "none" column is the host's general skills);
+* routing accuracy on the held-out-template prompts;
+* latency as ratios to the bare host at batch 1, 8, 32, forward and 16-token generate: every method is
+  timed in the same interleaved loop (A B C A B C ..., start rotated each round), and a ratio is the
+  median over rounds of (method time / bare-host time in that round), so load from other processes hits
+  every row alike; the router's share of a 16-token generation is measured the same way;
+* scaling from 2 to 16+ genes: extra skills (``devowel``, the ``shift*`` family, ...) get a donor via
+  ``zoo.train_donor`` with few steps, cached under ``cache_dir()/bench-donors``, and a gene via
+  ``tests/_genes.py``.
 
-Genes come from ``tests/_genes.py`` (SVD of donor-minus-host, then a short fine-tune; all layers and
-all linear modules, which Arrow needs: it fails on adapters restricted to some layers) until
-LoRA-fication lands. X-LoRA is listed but not run yet (see ``--xlora``).
+    python bench/bench_routing.py --preset tiny --out bench/results/routing
+    python bench/bench_routing.py --preset demo --scale 2 4 8 --out bench/results/routing-demo
+
+Genes come from ``tests/_genes.py`` (SVD of donor-minus-host, then a short fine-tune, rank 16; all layers
+and all linear modules, which Arrow needs: it fails on adapters restricted to some layers).
+Writes ``OUT/routing.md`` (tables, command, machine), ``OUT/routing.json`` and ``OUT/scaling.png``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE))
 
-MERGES = {"linear": {}, "ties": {"density": 0.5}, "dare_ties": {"density": 0.5}, "svd": {}}
-
-
-def _timed(fn: Any, reps: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+EXTRA_SKILLS = ["upper", "sort", "devowel", *[f"shift{k}" for k in range(1, 13)], "add", "reverse"]
+DEFAULT_SCALE = {"tiny": [2, 4, 8, 16]}  # other presets: 2 4 8 (bigger donors take longer to make)
+COMP_GEN = {"max_new_tokens": 16, "min_new_tokens": 16}  # exactly 16 new tokens per row, every method
+GEN = dict(COMP_GEN, do_sample=False)
 
 
-def _genes_for(z: Any, skills: list[str]) -> dict[str, Path]:
+def _genes_for(z: Any, skills: list[str], donor_steps: int) -> dict[str, Path]:
     from _genes import cached_gene
 
     from genehub._paths import cache_dir
@@ -48,15 +54,15 @@ def _genes_for(z: Any, skills: list[str]) -> dict[str, Path]:
     for skill in skills:
         donor = z.donors.get(skill)
         if donor is None:
-            donor = cache_dir() / "bench-donors" / z.root.name / f"donor-{skill}"
+            donor = cache_dir() / "bench-donors" / z.root.name / f"donor-{skill}-s{donor_steps}"
             if not (donor / "config.json").is_file():
-                print(f"  training a donor for {skill} (cached) ...", file=sys.stderr)
-                train_donor(z.host, skill, donor)
+                print(f"  training a donor for {skill} ({donor_steps} steps, cached) ...", file=sys.stderr)
+                train_donor(z.host, skill, donor, steps=donor_steps)
         out[skill] = cached_gene(z.host, donor, skill)
     return out
 
 
-def _rows(z: Any, skills: list[str], n: int) -> dict[str, list[dict[str, Any]]]:
+def _rows(skills: list[str], n: int) -> dict[str, list[dict[str, Any]]]:
     from genehub.zoo import general_dataset, skill_dataset
 
     rows = {s: list(skill_dataset(s, n_train=1, n_validation=1, n_test=n)["test"]) for s in skills}
@@ -64,152 +70,254 @@ def _rows(z: Any, skills: list[str], n: int) -> dict[str, list[dict[str, Any]]]:
     return rows
 
 
-def _accuracy_table(comp: Any, rows: dict[str, list], skills: list[str], names_of: dict[str, str]) -> dict[str, Any]:
+# ------------------------------------------------------------------------------------------- accuracy
+def _accuracy(comp: Any, rows: dict[str, list], names_of: dict[str, str], others: dict[str, Any]) -> dict[str, Any]:
+    from _routing_baselines import MERGES, add_merge
+
     from genehub.zoo import exact_match
 
     model, tok = comp.model, comp.tokenizer
-    result: dict[str, dict[str, float]] = {}
 
-    def acc(names_fn: Any) -> dict[str, float]:
-        return {s: round(sum(exact_match(model, tok, r, adapter_names=names_fn(s, r))) / len(r), 4) for s, r in rows.items()}
+    def acc(names_fn: Callable[[str, list], list[str] | None], m: Any = model) -> dict[str, float]:
+        return {s: round(sum(exact_match(m, tok, r, adapter_names=names_fn(s, r))) / len(r), 4) for s, r in rows.items()}
 
-    result["bare host"] = acc(lambda s, r: ["__base__"] * len(r))
-    result["oracle routing"] = acc(lambda s, r: [names_of.get(s, "__base__")] * len(r))
-    result["genehub router"] = acc(lambda s, r: comp.adapter_names(comp.route([x["prompt"] for x in r])))
-    for method, kw in MERGES.items():
-        name = f"merge_{method}"
-        genes = [names_of[s] for s in skills]
-        model.add_weighted_adapter(genes, [1.0] * len(genes), adapter_name=name, combination_type=method, **kw)
-        result[f"merge {method}"] = acc(lambda s, r, n=name: [n] * len(r))
+    table: dict[str, Any] = {
+        "bare host": acc(lambda s, r: ["__base__"] * len(r)),
+        "oracle routing": acc(lambda s, r: [names_of.get(s, "__base__")] * len(r)),
+        "genehub router": acc(lambda s, r: comp.adapter_names(comp.route([x["prompt"] for x in r]))),
+    }
+    for method in MERGES:
+        name = add_merge(model, list(names_of.values()), method)
+        table[f"merge {method}"] = acc(lambda s, r, n=name: [n] * len(r))
         model.delete_adapter(name)
-    return result
+    for label, built in others.items():
+        table[label] = built if isinstance(built, str) else acc(lambda s, r: None, built)
+    return table
 
 
-def _routing_accuracy(comp: Any, rows: dict[str, list], names_of: dict[str, str]) -> dict[str, Any]:
-    held = [(names_of.get(s, "none"), r["prompt"]) for s, rs in rows.items() for r in rs if r.get("heldout")]
-    start = time.perf_counter()
-    decisions = comp.route([p for _, p in held])
-    seconds = time.perf_counter() - start
-    hits = sum((d.gene or "none") == label for d, (label, _) in zip(decisions, held))
-    return {"heldout_accuracy": round(hits / len(held), 4), "num_heldout": len(held),
-            "route_ms_per_prompt": round(1000 * seconds / len(held), 3)}
-
-
-def _latency(comp: Any, rows: dict[str, list], names_of: dict[str, str], batches: list[int], reps: int,
-             arrow: Any | None) -> dict[str, Any]:
-    import torch
-
-    pool = [(s, r["prompt"]) for s, rs in rows.items() for r in rs]
-    out: dict[str, Any] = {}
-    model, tok = comp.model, comp.tokenizer
-    for b in batches:
-        batch = [pool[(i * 7) % len(pool)] for i in range(b)]
-        prompts = [p for _, p in batch]
-        oracle = [names_of.get(s) for s, _ in batch]
-        enc = comp._encode(prompts)
-        pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-        gen = dict(max_new_tokens=16, min_new_tokens=16, do_sample=False, pad_token_id=tok.pad_token_id)
-
-        def fwd(names: list[str] | None) -> Any:
-            with torch.no_grad():
-                if names is None:
-                    with model.disable_adapter():
-                        return model(**enc, position_ids=pos)
-                return model(**enc, position_ids=pos, adapter_names=names)
-
-        def gen_bare() -> Any:
-            with torch.no_grad(), model.disable_adapter():
-                return model.generate(**enc, **gen)
-
-        one = next(iter(comp.genes))
-        fwd(None)  # warm the allocator before the first timed row
-        t = {
-            "bare host": (_timed(lambda: fwd(None), reps), _timed(gen_bare, max(1, reps // 3))),
-            "genehub router": (_timed(lambda: comp.logits(prompts), reps),
-                               _timed(lambda: comp.generate(prompts, max_new_tokens=16, min_new_tokens=16), max(1, reps // 3))),
-            "oracle routing": (_timed(lambda: comp.logits(prompts, genes=oracle), reps),
-                               _timed(lambda: comp.generate(prompts, genes=oracle, max_new_tokens=16, min_new_tokens=16), max(1, reps // 3))),
-            "router only": (_timed(lambda: comp.route(prompts), reps), None),
-            "static merge (one adapter)": (_timed(lambda: comp.logits(prompts, genes=[one] * b), reps), None),
-        }
-        if arrow is not None:
-            def arrow_fwd() -> Any:
-                with torch.no_grad():
-                    return arrow(**enc, position_ids=pos)
-            t["arrow"] = (_timed(arrow_fwd, reps), None)
-        bare_f, bare_g = t["bare host"]
-        out[str(b)] = {k: {"forward_ms": round(1000 * f, 3), "forward_ratio": round(f / bare_f, 3),
-                           "generate_ms": round(1000 * g, 3) if g else None,
-                           "generate_ratio": round(g / bare_g, 3) if g else None} for k, (f, g) in t.items()}
-        out[str(b)]["router share of 16-token generate"] = round(t["router only"][0] / t["genehub router"][1], 4)
+def _routing(comp: Any, rows: dict[str, list], names_of: dict[str, str]) -> dict[str, Any]:
+    out = {}
+    for which, keep in (("heldout", lambda r: r.get("heldout")), ("all", lambda r: True)):
+        pairs = [(names_of.get(s, "none"), r["prompt"]) for s, rs in rows.items() for r in rs if keep(r)]
+        decisions = comp.route([p for _, p in pairs])
+        out[f"{which}_accuracy"] = round(sum((d.gene or "none") == lab for d, (lab, _) in zip(decisions, pairs)) / len(pairs), 4)
+        out[f"num_{which}"] = len(pairs)
     return out
 
 
-def _arrow(z: Any, genes: dict[str, Path], rows: dict[str, list]) -> tuple[Any, dict[str, float]] | tuple[None, str]:
-    try:
-        from peft import ArrowConfig, create_arrow_model
+# ------------------------------------------------------------------------------------------- latency
+def _interleaved(fns: dict[str, Callable[[], Any]], reps: int) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """Seconds per call of each function over ``reps`` rounds, the functions interleaved in every round."""
+    errors = {}
+    for name, fn in list(fns.items()):
+        try:
+            fn()  # warm-up, and drop a row that cannot run at all (reported)
+        except Exception as err:
+            errors[name] = f"{type(err).__name__}: {str(err)[:200]}"
+            del fns[name]
+    names = list(fns)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(reps):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return times, errors
 
-        from genehub.hosts import load_host
-        from genehub.zoo import accuracy
 
-        base, tok = load_host(z.host)
-        model = create_arrow_model(base, task_specific_adapter_paths=[str(p) for p in genes.values()],
-                                   arrow_config=ArrowConfig(top_k=min(2, len(genes))))
-        model.eval()
-        return model, {s: round(accuracy(model, tok, r), 4) for s, r in rows.items()}
-    except Exception as err:  # report, do not hide: Arrow is a comparison, not genehub's code
-        return None, f"{type(err).__name__}: {err}"
+def _spread(values: list[float]) -> dict[str, float]:
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return {"median": round(statistics.median(values), 4), "p25": round(q[0], 4), "p75": round(q[2], 4)}
+
+
+def _ratios(times: dict[str, list[float]], base: str) -> dict[str, dict[str, float]]:
+    out = {}
+    for name, ts in times.items():
+        per_round = _spread([t / b for t, b in zip(ts, times[base])])
+        out[name] = {"ms": round(1000 * statistics.median(ts), 3), "ratio": per_round["median"],
+                     "ratio_p25": per_round["p25"], "ratio_p75": per_round["p75"]}
+    return out
+
+
+def _latency_fns(comp: Any, bare: Any, prompts: list[str], oracle: list[str | None], kind: str,
+                 extra: dict[str, Any]) -> dict[str, Callable[[], Any]]:
+    import torch
+
+    tok = comp.tokenizer
+    gen = dict(GEN, pad_token_id=tok.pad_token_id)
+
+    def enc() -> dict[str, torch.Tensor]:
+        e = comp._encode(prompts)
+        if kind == "forward":
+            e["position_ids"] = (e["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        return e
+
+    def run(model: Any, **kw: Any) -> Callable[[], Any]:
+        def fn() -> Any:
+            with torch.no_grad():
+                return model(**enc(), **kw) if kind == "forward" else model.generate(**enc(), **gen, **kw)
+        return fn
+
+    fns: dict[str, Callable[[], Any]] = {"bare host": run(bare)}
+    if kind == "forward":
+        fns["genehub router"] = lambda: comp.logits(prompts)
+        fns["oracle routing"] = lambda: comp.logits(prompts, genes=oracle)
+    else:
+        fns["genehub router"] = lambda: comp.generate(prompts, **COMP_GEN)
+        fns["oracle routing"] = lambda: comp.generate(prompts, genes=oracle, **COMP_GEN)
+    fns["router only"] = lambda: comp.route(prompts)
+    for label, model in extra.items():
+        fns[label] = run(model)
+    return fns
+
+
+def _latency(comp: Any, bare: Any, rows: dict[str, list], names_of: dict[str, str], batches: list[int],
+             reps: int, gen_reps: int, extra: dict[str, Any]) -> dict[str, Any]:
+    pool = [(s, r["prompt"]) for s, rs in rows.items() for r in rs]
+    out: dict[str, Any] = {}
+    for b in batches:
+        batch = [pool[(i * 7) % len(pool)] for i in range(b)]
+        prompts, oracle = [p for _, p in batch], [names_of.get(s) for s, _ in batch]
+        entry: dict[str, Any] = {}
+        for kind, n in (("forward", reps), ("generate", gen_reps)):
+            times, errors = _interleaved(_latency_fns(comp, bare, prompts, oracle, kind, extra), n)
+            entry[kind] = _ratios(times, "bare host")
+            entry[kind].update({k: {"error": v} for k, v in errors.items()})
+            if kind == "generate":
+                share = _spread([r / g for r, g in zip(times["router only"], times["genehub router"])])
+                entry["router_share_of_generate"] = share["median"]
+                entry["router_share_of_generate_p25_p75"] = [share["p25"], share["p75"]]
+        out[str(b)] = entry
+        print(f"  batch {b}: genehub forward x{entry['forward']['genehub router']['ratio']}, generate "
+              f"x{entry['generate']['genehub router']['ratio']}, router share {entry['router_share_of_generate']:.1%}",
+              file=sys.stderr)
+    return out
+
+
+# ------------------------------------------------------------------------------------------- scaling
+def _scaling(z: Any, skills: list[str], counts: list[int], args: argparse.Namespace, bare: Any) -> list[dict[str, Any]]:
+    import gc
+
+    from genehub.routing import compose, load_gene
+
+    order = skills + [s for s in EXTRA_SKILLS if s not in skills]
+    results = []
+    for n in counts:
+        if n > len(order):
+            results.append({"genes": n, "error": f"only {len(order)} skills available"})
+            continue
+        genes = _genes_for(z, order[:n], args.donor_steps)
+        comp = compose(z.host, list(genes.values()))
+        names = {s: load_gene(p).name for s, p in genes.items()}
+        rows = _rows(order[:n], args.n_test)
+        acc = _accuracy_pair(comp, rows, names)
+        entry = {"genes": n, "router_train_seconds": comp.router.training["seconds"], **_routing(comp, rows, names), **acc}
+        for b, kind in ((32, "forward"), (8, "generate")):
+            pool = [(s, r["prompt"]) for s, rs in rows.items() for r in rs]
+            batch = [pool[(i * 7) % len(pool)] for i in range(b)]
+            prompts, oracle = [p for _, p in batch], [names.get(s) for s, _ in batch]
+            fns = _latency_fns(comp, bare, prompts, oracle, kind, {})
+            times, _ = _interleaved({k: fns[k] for k in ("bare host", "genehub router", "router only")},
+                                    args.reps if kind == "forward" else args.gen_reps)
+            ratios = _ratios(times, "bare host")
+            entry[f"{kind}_b{b}_ratio"] = ratios["genehub router"]["ratio"]
+            entry[f"router_ms_b{b}"] = ratios["router only"]["ms"]
+            if kind == "generate":
+                share = _spread([r / g for r, g in zip(times["router only"], times["genehub router"])])
+                entry["router_share_of_generate_b8"] = share["median"]
+                entry["router_share_of_generate_b8_p25_p75"] = [share["p25"], share["p75"]]
+        results.append(entry)
+        print(f"  scaling {json.dumps(entry)}", file=sys.stderr)
+        del comp
+        gc.collect()
+    return results
+
+
+def _accuracy_pair(comp: Any, rows: dict[str, list], names_of: dict[str, str]) -> dict[str, Any]:
+    from genehub.zoo import exact_match
+
+    def acc(s: str, names: list[str]) -> float:
+        return sum(exact_match(comp.model, comp.tokenizer, rows[s], adapter_names=names)) / len(rows[s])
+
+    ratios = []
+    for s in names_of:
+        oracle = acc(s, [names_of[s]] * len(rows[s]))
+        routed = acc(s, comp.adapter_names(comp.route([r["prompt"] for r in rows[s]])))
+        ratios.append(routed / oracle if oracle else 1.0)
+    return {"composed_over_oracle_mean": round(statistics.mean(ratios), 4),
+            "composed_over_oracle_min": round(min(ratios), 4)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--preset", default="tiny", help="zoo preset (tiny, demo)")
+    parser.add_argument("--out", default="bench/results/routing", help="where routing.md/json go")
     parser.add_argument("--n-test", type=int, default=100, help="test prompts per skill (half held-out templates)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--reps", type=int, default=9)
-    parser.add_argument("--scale", type=int, nargs="*", default=[2, 4, 8, 16], help="gene counts for scaling")
-    parser.add_argument("--out", default="bench/results/routing")
+    parser.add_argument("--reps", type=int, default=15, help="interleaved rounds per forward measurement")
+    parser.add_argument("--gen-reps", type=int, default=9, help="interleaved rounds per generate measurement")
+    parser.add_argument("--scale", type=int, nargs="*", default=None,
+                        help="gene counts for the scaling table (default: 2 4 8 16 on tiny, 2 4 8 otherwise)")
+    parser.add_argument("--donor-steps", type=int, default=150, help="training steps of the extra donors")
+    parser.add_argument("--xlora-steps", type=int, default=300, help="X-LoRA classifier training steps")
+    parser.add_argument("--no-xlora", action="store_true", help="skip X-LoRA (it is reported as not run)")
     args = parser.parse_args(argv)
+    scale = args.scale if args.scale is not None else DEFAULT_SCALE.get(args.preset, [2, 4, 8])
 
     import torch
+    from _routing_baselines import build_arrow, train_xlora, xlora_training_rows
+    from _routing_report import render
 
     from genehub import zoo
+    from genehub.hosts import load_host
     from genehub.routing import compose, load_gene
 
+    started, load_before = time.perf_counter(), os.getloadavg()
     torch.manual_seed(0)
-    z = zoo.build(args.preset)
+    z = zoo.build(args.preset, progress=False)
     skills = list(z.donors)
-    genes = _genes_for(z, skills)
+    genes = _genes_for(z, skills, args.donor_steps)
     names_of = {s: load_gene(p).name for s, p in genes.items()}
-    rows = _rows(z, skills, args.n_test)
+    rows = _rows(skills, args.n_test)
     comp = compose(z.host, list(genes.values()))
-    report: dict[str, Any] = {"preset": args.preset, "skills": skills, "n_test": args.n_test,
-                              "router": {"layer": comp.router.layer, "pooling": comp.router.pooling,
-                                         "train_seconds": comp.router.training["seconds"]}}
-    report["accuracy"] = _accuracy_table(comp, rows, skills, names_of)
-    arrow, arrow_acc = _arrow(z, genes, rows)
-    report["accuracy"]["arrow (all-layer genes)"] = arrow_acc
-    report["accuracy"]["x-lora"] = "not run (needs training its classifier; XLoraConfig with keys '0','1',..., use_cache=False)"
-    report["routing"] = _routing_accuracy(comp, rows, names_of)
-    report["latency"] = _latency(comp, rows, names_of, args.batches, args.reps, arrow)
+    bare = load_host(z.host)[0].eval()
+    report: dict[str, Any] = {
+        "command": "python bench/bench_routing.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+                    "torch": torch.__version__, "load_average_before": [round(x, 2) for x in load_before]},
+        "preset": args.preset, "skills": skills, "genes": names_of, "n_test": args.n_test,
+        "router": {"layer": comp.router.layer, "pooling": comp.router.pooling,
+                   "train_seconds": comp.router.training["seconds"]},
+    }
+    others: dict[str, Any] = {}
+    arrow = build_arrow(z.host, genes)
+    others["arrow (top-2, all-layer genes)"] = arrow if isinstance(arrow, str) else arrow[0]
+    if args.no_xlora:
+        others["x-lora"] = "not run (--no-xlora)"
+    else:
+        print("  training X-LoRA's classifier ...", file=sys.stderr)
+        from genehub.zoo import general_dataset
 
-    scaling = []
-    extra = [f"shift{k}" for k in range(1, 13)]
-    for n in args.scale:
-        sk = (skills + extra)[:n]
-        g = _genes_for(z, sk)
-        c = compose(z.host, list(g.values()))
-        r = _rows(z, sk, args.n_test)
-        nm = {s: load_gene(p).name for s, p in g.items()}
-        entry = {"genes": n, "router_train_seconds": c.router.training["seconds"], **_routing_accuracy(c, r, nm)}
-        scaling.append(entry)
-        print(json.dumps(entry), file=sys.stderr)
-    report["scaling"] = scaling
+        none_rows = list(general_dataset(n=256, seed=0, split="train"))  # the router's default "none" prompts
+        xmodel, _, info = train_xlora(z.host, genes, xlora_training_rows(genes, none_rows), steps=args.xlora_steps)
+        others["x-lora"] = xmodel
+        report["xlora"] = info
+    report["accuracy"] = _accuracy(comp, rows, names_of, others)
+    report["routing"] = _routing(comp, rows, names_of)
+    timed = {k: v for k, v in others.items() if not isinstance(v, str)}
+    report["latency"] = _latency(comp, bare, rows, names_of, args.batches, args.reps, args.gen_reps, timed)
+    del others, timed
+    report["scaling"] = _scaling(z, skills, scale, args, bare)
+    report["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    report["seconds"] = round(time.perf_counter() - started, 1)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "routing.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    text = render(report, out)
+    (out / "routing.md").write_text(text)
+    print(text)
     return 0
 
 

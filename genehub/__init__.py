@@ -11,9 +11,10 @@ The pipeline, on the zoo's tiny models (runs offline in about a minute)::
     genehub.sign_gene(gene, key="me")
     genehub.push(gene, "me/sort-gene")                      # local registry by default, or the Hub
     installed = genehub.pull("me/sort-gene", host=z.host)   # verified before it is installed
-    router = genehub.Router.train(z.host, [installed])
-    model = genehub.compose(z.host, [installed], router)
-    print(model.generate(["sort dcba:", "copy abc:"]))
+    router = genehub.Router.train(z.host, [installed.path])
+    model = genehub.compose(z.host, [installed.path], router)
+    for g in model.generate(["sort dcba:", "copy abc:"]):
+        print(g.prompt, "->", g.text, "via", g.gene or "no gene")
 
 Names are imported lazily, so ``import genehub`` stays fast and a command-line ``--help`` needs no torch.
 """

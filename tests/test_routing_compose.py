@@ -151,3 +151,22 @@ def test_router_for_other_genes_is_refused(tiny_zoo, zoo_genes):  # noqa: F811
     with pytest.raises(RouterError, match=r"does not know: \['upper-gene'\]"):
         compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], router)
     assert load_gene(zoo_genes["sort"]).revision == router.genes[0]["revision"]
+
+
+def test_router_features_through_the_composition_equal_the_bare_host_and_leave_no_hooks(comp, tiny_zoo):
+    from genehub.hosts import load_host
+    from genehub.routing import host_features
+
+    prompts = [p for ps in PROMPTS.values() for p in ps]
+    bare = host_features(*load_host(tiny_zoo.host), prompts, layer=comp.router.layer, pooling="mean+last")
+    lora_modules = [m for n, m in comp.model.named_modules() if n.endswith("q_proj") and hasattr(m, "lora_A")]
+    hooks_before = sum(len(m._forward_pre_hooks) for m in lora_modules)
+    via_comp = host_features(comp.model, comp.tokenizer, prompts, layer=comp.router.layer, pooling="mean+last")
+    torch.testing.assert_close(via_comp, bare, rtol=1e-4, atol=1e-5)
+    # The capture hook stops the pass early: the per-row "__base__" hooks must still be removed.
+    assert sum(len(m._forward_pre_hooks) for m in lora_modules) == hooks_before
+    # An active gene is really there (so the bypass is what made the features equal).
+    assert comp.model.active_adapters and comp.logits(prompts[:1], genes=["sort-gene"]).abs().sum() > 0
+    # The composition's own tokenization is reused by the router and gives the same decisions.
+    enc = comp._encode(prompts)
+    assert [d.gene for d in comp.route(prompts, encoding=enc)] == [d.gene for d in comp.route(prompts)]

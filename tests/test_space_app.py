@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from genehub.space import Playground, build_app, open_catalog
-from test_space_fixtures import build_gene_shelf, foreign_host, publish_shelf
+from test_space_fixtures import gene_shelf, publish_shelf
 
 ENDPOINTS = {"/refresh", "/reload", "/browse", "/select_gene", "/inspect", "/try_gene", "/examples", "/use_example", "/try"}
 HOST = "genehub-zoo/tiny-host"
@@ -25,13 +25,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def launch_space(root: Path, zoo: Any) -> tuple[Any, str, dict]:
-    """Publish zoo genes to a local registry under ``root`` and launch the Space over it on a free port."""
-    shelf = build_gene_shelf(root, zoo)
-    shelf["registry"] = publish_shelf(shelf, root / "registry")
+def launch_space(root: Path, shelf: dict) -> tuple[Any, str, dict]:
+    """Publish the shelf's genes to a local registry under ``root`` and launch the Space over it on a free port."""
+    shelf = {**shelf, "registry": publish_shelf(shelf, root / "registry")}
     catalog = open_catalog(str(shelf["registry"]), trust=shelf["trust"], cache=root / "space-cache")
-    playground = Playground(catalog, {HOST: zoo.host, "other/narrow-host": foreign_host(root / "foreign-host")},
-                            max_new_tokens=12)
+    playground = Playground(catalog, {HOST: shelf["zoo"].host, "other/narrow-host": shelf["foreign"]}, max_new_tokens=12)
     demo = build_app(catalog, playground)
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                 ssr_mode=False)
@@ -42,7 +40,7 @@ def launch_space(root: Path, zoo: Any) -> tuple[Any, str, dict]:
 def space(tmp_path_factory: pytest.TempPathFactory, tiny_zoo) -> Iterator[tuple[Any, dict]]:
     from gradio_client import Client
 
-    demo, url, shelf = launch_space(tmp_path_factory.mktemp("space-app"), tiny_zoo)
+    demo, url, shelf = launch_space(tmp_path_factory.mktemp("space-app"), gene_shelf(tmp_path_factory, tiny_zoo))
     try:
         yield Client(url, verbose=False), shelf
     finally:
@@ -168,13 +166,36 @@ def test_try_errors_are_messages(client: Any, host: str, genes: list[str], promp
     assert message.startswith("**⚠️ ") and match in message and "Traceback" not in message
 
 
-def test_try_shows_router_and_both_outputs(client: Any) -> None:
+def _peft_answers(host: Path, genes: dict[str, Path], prompt: str) -> dict[str | None, str]:
+    """Greedy answers of the host alone (key None) and with each gene applied by plain PEFT."""
+    from peft import PeftModel
+
+    from genehub.hosts import load_host
+    from genehub.zoo import greedy_answers
+
+    model, tokenizer = load_host(host)
+    answers = {None: greedy_answers(model, tokenizer, [prompt], max_new_tokens=12)[0]}
+    for name, gene in genes.items():
+        with_gene = PeftModel.from_pretrained(load_host(host)[0], str(gene)).eval()
+        answers[name] = greedy_answers(with_gene, tokenizer, [prompt], max_new_tokens=12)[0]
+    return answers
+
+
+@pytest.mark.parametrize("prompt, routed", [("upper xyz:", "zoo/upper-gene"), ("sort dcba:", "zoo/sort-gene")])
+def test_try_shows_router_and_both_outputs(client: Any, space: tuple[Any, dict], prompt: str, routed: str) -> None:
     client.predict(api_name="/refresh")
-    router, base, composed, latency, message = client.predict(HOST, ["zoo/sort-gene", "zoo/upper-gene"], "upper xyz:",
+    router, base, composed, latency, message = client.predict(HOST, ["zoo/sort-gene", "zoo/upper-gene"], prompt,
                                                               api_name="/try")
     assert message == ""
     assert router["mark"] == "bar" and router["columns"] == ["choice", "probability"]
     bars = {row[0]: row[1] for row in router["data"]}
-    assert set(bars) == {"zoo/sort-gene", "zoo/upper-gene", "none"} and max(bars, key=bars.get) == "zoo/upper-gene"
-    assert composed == "XYZ" and base != composed  # the zoo host alone gets this wrong; the gene fixes it
-    assert re.search(r"Router:\*\* `zoo/upper-gene`.*host alone \d+ ms, host \+ genes \d+ ms", latency)
+    assert set(bars) == {"zoo/sort-gene", "zoo/upper-gene", "none"} and max(bars, key=bars.get) == routed
+    assert sum(bars.values()) == pytest.approx(1.0, abs=1e-3)
+    assert re.search(rf"Router:\*\* `{routed}`.*host alone \d+ ms, host \+ genes \d+ ms", latency)
+    # The same answers as the host alone and the routed gene applied by plain PEFT, without genehub.
+    shelf = space[1]
+    expected = _peft_answers(shelf["zoo"].host, {routed: shelf["genes"] / routed.split("/")[1]}, prompt)
+    assert (base, composed) == (expected[None], expected[routed])
+    assert composed != base  # the zoo host alone gets these wrong; the gene fixes it
+    if routed == "zoo/upper-gene":
+        assert composed == "XYZ"

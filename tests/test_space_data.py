@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,16 +12,17 @@ import pytest
 from genehub.errors import IncompatibleError, NotFoundError, UsageError, VerificationError
 from genehub.gene import TrustStore
 from genehub.space import Catalog, GeneEntry, Playground, SpaceConfig, open_catalog, views
-from test_space_fixtures import build_gene_shelf, foreign_host
+from genehub.space import tryout
+from hubserver.backends import backend  # noqa: F401  (fixture: local registry, loopback Hub in both modes)
+from test_space_fixtures import gene_shelf, publish_shelf
+
+HOST = "genehub-zoo/tiny-host"
+ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def shelf(tmp_path_factory: pytest.TempPathFactory, tiny_zoo) -> dict:
-    root = tmp_path_factory.mktemp("space-shelf")
-    built = build_gene_shelf(root, tiny_zoo)
-    built["foreign"] = foreign_host(root / "foreign-host")
-    built["zoo"] = tiny_zoo
-    return built
+    return gene_shelf(tmp_path_factory, tiny_zoo)
 
 
 @pytest.fixture
@@ -151,9 +154,11 @@ def test_missing_things_are_not_found(tmp_path: Path, catalog: Catalog) -> None:
         catalog.get("nope")
 
 
-@pytest.fixture
-def playground(catalog: Catalog, shelf: dict) -> Playground:
-    return Playground(catalog, {"genehub-zoo/tiny-host": shelf["zoo"].host, "other/narrow-host": shelf["foreign"]})
+@pytest.fixture(scope="module")
+def playground(shelf: dict) -> Playground:
+    """One Playground for the Try tests: the composition a test builds is reused by the next (as in the Space)."""
+    catalog = Catalog.from_dirs([shelf["genes"]], trust=TrustStore(shelf["trust"]))
+    return Playground(catalog, {HOST: shelf["zoo"].host, "other/narrow-host": shelf["foreign"]}, max_new_tokens=12)
 
 
 @pytest.mark.parametrize("host, genes, prompt, error, match", [
@@ -176,28 +181,111 @@ def test_config_from_env(tmp_path: Path) -> None:
     assert (config.registry, config.hosts, config.zoo, config.trust) == (str(tmp_path), ["/a", "/b"], "tiny", None)
 
 
-def _peft_answer(host: Path, gene: Path | None, prompt: str) -> str:
-    """The greedy answer of the host with one gene applied by plain PEFT (or the bare host)."""
-    from peft import PeftModel
+def _count_builds(monkeypatch, *, fake: bool = False) -> list[tuple[str, ...]]:
+    """Record the gene ids of every composition the Playground builds (``fake``: build nothing real)."""
+    built: list[tuple[str, ...]] = []
+    real = tryout.compose_genes
 
-    from genehub.hosts import load_host
-    from genehub.zoo import greedy_answers
+    def counting(host, dirs, gene_ids, **options):
+        built.append(tuple(gene_ids))
+        return object() if fake else real(host, dirs, gene_ids, **options)
 
-    model, tokenizer = load_host(host)
-    if gene is not None:
-        model = PeftModel.from_pretrained(model, str(gene)).eval()
-    return greedy_answers(model, tokenizer, [prompt], max_new_tokens=12)[0]
+    monkeypatch.setattr(tryout, "compose_genes", counting)
+    return built
 
 
-@pytest.mark.parametrize("prompt, routed", [("sort dcba:", "sort-gene"), ("upper xyz:", "upper-gene")])
-def test_try_routes_and_composes(playground: Playground, shelf: dict, prompt: str, routed: str) -> None:
-    playground.max_new_tokens = 12
-    result = playground.run("genehub-zoo/tiny-host", ["sort-gene", "upper-gene"], prompt)
-    assert result.routed_to == routed
-    assert set(result.probabilities) == {"sort-gene", "upper-gene", "none"}
-    assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
-    assert max(result.probabilities, key=result.probabilities.get) == routed
-    host = shelf["zoo"].host
-    assert result.base_output == _peft_answer(host, None, prompt)
-    assert result.composed_output == _peft_answer(host, shelf["genes"] / routed, prompt)
-    assert result.base_ms > 0 and result.composed_ms > 0
+def test_compositions_are_cached_per_host_and_exact_gene_set(catalog: Catalog, shelf: dict, tmp_path: Path,
+                                                             monkeypatch) -> None:
+    import shutil
+
+    built = _count_builds(monkeypatch, fake=True)
+    playground = Playground(catalog, {HOST: shelf["zoo"].host}, max_compositions=2)
+    sort, upper = shelf["genes"] / "sort-gene", shelf["genes"] / "upper-gene"
+    first = playground.composition(HOST, ["sort-gene", "upper-gene"], [sort, upper])
+    assert playground.composition(HOST, ["upper-gene", "sort-gene"], [upper, sort]) is first  # any order
+    playground.composition(HOST, ["sort-gene"], [sort])
+    assert built == [("sort-gene", "upper-gene"), ("sort-gene",)]
+    # the same gene id with other files (a new commit, files rewritten) is another composition
+    changed = Path(shutil.copytree(sort, tmp_path / "sort-gene"))
+    with (changed / "examples.jsonl").open("a") as fh:
+        fh.write('{"prompt": "sort zyx:", "answer": "xyz"}\n')
+    playground.composition(HOST, ["sort-gene"], [changed])
+    assert built[-1] == ("sort-gene",) and len(built) == 3
+    # bounded: the least recently used went first
+    assert playground.compositions == [(HOST, ("sort-gene",)), (HOST, ("sort-gene",))]
+    assert playground.composition(HOST, ["sort-gene", "upper-gene"], [sort, upper]) is not first and len(built) == 4
+
+
+@pytest.mark.parametrize("backend", ["local", "hub-lfs"], indirect=True)
+def test_registry_source_on_every_backend(backend, shelf: dict, tmp_path: Path, monkeypatch) -> None:  # noqa: F811
+    sort = shelf["genes"] / "sort-gene"
+    pickled = {p.name: p for p in sorted(sort.iterdir())} | {"adapter_model.bin": sort / "adapter_model.safetensors"}
+    publish_shelf(shelf, backend.registry, extra={"zoo/pickled-sort": pickled})
+    catalog = open_catalog(backend.spec, trust=shelf["trust"], cache=tmp_path / "space-cache")
+    entries = {e.gene_id: e for e in catalog.entries()}
+    assert {g: e.trust for g, e in entries.items()} == {
+        "zoo/pickled-sort": "invalid", "zoo/rogue-upper": "untrusted", "zoo/sort-gene": "verified",
+        "zoo/tampered-sort": "invalid", "zoo/upper-gene": "verified"}
+    assert "pickle-format files (adapter_model.bin)" in entries["zoo/pickled-sort"].reason
+    assert "adapter_model.safetensors differs" in entries["zoo/tampered-sort"].reason
+    assert catalog.source.label == backend.registry.location
+    head = backend.registry.snapshot("zoo/sort-gene").commit
+    sort_entry = entries["zoo/sort-gene"]
+    assert sort_entry.pull_command == f"genehub pull zoo/sort-gene@{head} --registry {backend.spec}"
+    assert sort_entry.path == tmp_path / "space-cache" / "zoo--sort-gene" / head
+    assert (sort_entry.signer, len(sort_entry.examples)) == ("alice", 20)
+    # A reload lists the registry again but downloads nothing again: copies are kept per commit.
+    assert backend.kind == "local" or any(d.endswith("adapter_model.safetensors") for d in backend.downloads())
+    downloads = []
+    monkeypatch.setattr(catalog.source.registry, "download", lambda snap, names, dest: downloads.append(snap.repo_id))
+    catalog.refresh()
+    assert catalog.get("zoo/sort-gene").trust == "verified" and catalog.get("zoo/sort-gene").path == sort_entry.path
+    assert downloads == []
+
+
+def _requirements(text: str) -> tuple[list[str], dict]:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    reqs = [Requirement(line) for line in lines if not line.startswith("-")]
+    return [line for line in lines if line.startswith("-")], {canonicalize_name(r.name): r.specifier for r in reqs}
+
+
+def test_space_requirements_are_genehubs_dependencies_with_cpu_torch() -> None:
+    import tomllib
+
+    options, space = _requirements((ROOT / "spaces/genehub/requirements.txt").read_text())
+    _, project = _requirements("\n".join(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]))
+    assert options == ["--extra-index-url https://download.pytorch.org/whl/cpu"]
+    assert "genehub" not in space  # not on PyPI: the export carries the package
+    assert str(project["torch"]) == "==2.13.0" and str(space["torch"]) == "==2.13.0+cpu"
+    assert not space["torch"].contains("2.13.0")  # the CUDA build of PyPI would not do
+    assert {n: str(s) for n, s in space.items() if n != "torch"} == {n: str(s) for n, s in project.items() if n != "torch"}
+
+
+def test_exported_space_runs_on_the_genehub_it_carries(tmp_path: Path, shelf: dict, capsys) -> None:
+    from genehub.cli import main
+
+    dest = tmp_path / "space"
+    assert main(["space", "--export", str(dest)]) == 0
+    assert f"hf upload OWNER/NAME {dest} . --repo-type space" in capsys.readouterr().out
+    assert sorted(p.name for p in dest.iterdir()) == ["README.md", "app.py", "cards", "genehub", "requirements.txt",
+                                                       "schemas"]
+    assert not list(dest.rglob("__pycache__"))
+    assert main(["space", "--export", str(dest)]) == 1 and "--overwrite" in capsys.readouterr().err
+    assert main(["space", "--export", str(dest), "--overwrite"]) == 0
+    # The Space runs `python app.py` in its folder, with none of this checkout on its path.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SPACE_ID")}
+    env.update(GENEHUB_REGISTRY=str(shelf["genes"]), GENEHUB_TRUST=str(shelf["trust"]), GRADIO_ANALYTICS_ENABLED="False")
+    code = ("import app, genehub\nfrom genehub._resources import schema_path\n"
+            "print(genehub.__file__)\nprint(schema_path('gene-card.schema.json'))\n"
+            "from genehub.space import open_catalog\nimport os\n"
+            "catalog = open_catalog(os.environ['GENEHUB_REGISTRY'], trust=os.environ['GENEHUB_TRUST'])\n"
+            "print(type(app.demo).__name__, [(e.gene_id, e.trust) for e in catalog.entries()])")
+    run = subprocess.run([sys.executable, "-c", code], cwd=dest, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    package, schema, app = run.stdout.splitlines()[-3:]
+    assert Path(package).is_relative_to(dest) and Path(schema).is_relative_to(dest)
+    assert app == ("Blocks [('rogue-upper', 'untrusted'), ('sort-gene', 'verified'), ('tampered-sort', 'invalid'), "
+                   "('upper-gene', 'verified')]")

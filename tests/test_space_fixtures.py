@@ -1,5 +1,7 @@
 """Builders shared by the Space tests (no tests here): signed zoo genes in a folder or a registry, a foreign host.
 
+``gene_shelf(tmp_path_factory, zoo)`` builds the shelf below once per session for every Space test module.
+
 ``build_gene_shelf(root, zoo)`` copies the real zoo genes of ``tests/_genes.py`` (sort and upper, on the
 tiny zoo's host) and signs them into four cases:
 
@@ -18,6 +20,22 @@ from pathlib import Path
 from typing import Any
 
 TRUSTED = ("sort-gene", "upper-gene")
+_SHELVES: dict[str, dict[str, Any]] = {}
+
+
+def gene_shelf(tmp_path_factory: Any, zoo: Any) -> dict[str, Any]:
+    """:func:`build_gene_shelf` plus a :func:`foreign_host`, built once per test session and zoo.
+
+    The Space tests only read these files (registries and caches get copies), so every module shares
+    one shelf instead of signing the same genes again. Returns a new dict each call.
+    """
+    key = str(zoo.host)
+    if key not in _SHELVES:
+        root = tmp_path_factory.mktemp("space-shelf")
+        built = build_gene_shelf(root, zoo)
+        built.update(foreign=foreign_host(root / "foreign-host"), zoo=zoo)
+        _SHELVES[key] = built
+    return dict(_SHELVES[key])
 
 
 def build_gene_shelf(root: Path, zoo: Any) -> dict[str, Any]:
@@ -48,27 +66,28 @@ def build_gene_shelf(root: Path, zoo: Any) -> dict[str, Any]:
     return {"genes": genes, "trust": root / "trust", "keys": keys}
 
 
-def publish_shelf(shelf: dict[str, Any], root: Path) -> Path:
-    """Push the shelf's genes to a local registry at ``root`` as ``zoo/<gene>``; returns ``root``.
+def publish_shelf(shelf: dict[str, Any], registry: Any, *, extra: dict[str, dict[str, Path]] | None = None) -> Any:
+    """Push the shelf's genes to ``registry`` (a Registry, or a folder for a local one) as ``zoo/<gene>``.
 
     The verified and untrusted genes go through ``genehub.registry.push`` (which verifies them first);
-    the tampered one is committed with the registry's low-level ``commit``, as a compromised upstream would.
+    the tampered one (and each ``extra`` repo, ``{repo_id: {path in repo: file}}``) is committed with the
+    registry's low-level ``commit``, as a compromised upstream would. Returns ``registry``.
     """
     from genehub.gene import TrustStore
-    from genehub.registry.local import LocalRegistry
-    from genehub.registry.push import push
+    from genehub.registry import LocalRegistry, Registry, push
 
-    registry = LocalRegistry(root)
+    reg = registry if isinstance(registry, Registry) else LocalRegistry(registry)
     for name in TRUSTED:
-        push(shelf["genes"] / name, f"zoo/{name}", registry=registry, trust=TrustStore(shelf["trust"]))
-    mallory = TrustStore(root.parent / f"{root.name}-mallory-trust")
+        push(shelf["genes"] / name, f"zoo/{name}", registry=reg, trust=TrustStore(shelf["trust"]))
+    mallory = TrustStore(shelf["trust"].parent / "mallory-trust")
     mallory.add("mallory", shelf["keys"]["mallory"].public)
-    push(shelf["genes"] / "rogue-upper", "zoo/rogue-upper", registry=registry, trust=mallory)
+    push(shelf["genes"] / "rogue-upper", "zoo/rogue-upper", registry=reg, trust=mallory)
     tampered = shelf["genes"] / "tampered-sort"
-    registry.ensure_repo("zoo/tampered-sort")
-    registry.commit("zoo/tampered-sort", files={p.name: p for p in sorted(tampered.iterdir())}, deleted=[],
-                    message="Publish gene sort-gene 0.1.0", parent=None)
-    return root
+    planted = {"zoo/tampered-sort": {p.name: p for p in sorted(tampered.iterdir())}, **(extra or {})}
+    for repo_id, files in planted.items():
+        reg.ensure_repo(repo_id)
+        reg.commit(repo_id, files=files, deleted=[], message="Publish gene sort-gene 0.1.0", parent=None)
+    return registry
 
 
 def foreign_host(out: Path) -> Path:

@@ -18,6 +18,7 @@ def register(subparsers: Any) -> None:
             "genehub space --zoo tiny                        # ...and the zoo's hosts for Try",
             "genehub space --registry ./genes --host ./zoo/host --port 7861",
             "HF_ENDPOINT=https://hub.example.org genehub space --registry hub --host ./host",
+            "genehub space --export build/space && hf upload me/genehub build/space . --repo-type space",
         ],
         func=_run,
     )
@@ -31,9 +32,19 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--server-name", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free)")
     parser.add_argument("--max-new-tokens", type=int, default=16, help="greedy generation length in Try")
+    parser.add_argument("--export", default=None, metavar="DIR",
+                        help="instead of running it, write the Space (app, card, requirements and genehub itself) "
+                             "to DIR, ready to upload to Hugging Face Spaces")
+    parser.add_argument("--overwrite", action="store_true", help="with --export: replace an earlier export in DIR")
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.export:
+        from ..space.export import export_space
+
+        dest = export_space(args.export, overwrite=args.overwrite)
+        print(f"Wrote the Space to {dest}. Upload it with: hf upload OWNER/NAME {dest} . --repo-type space")
+        return 0
     from ..space import SpaceConfig, create_app
 
     config = SpaceConfig(registry=args.registry, hosts=list(args.hosts), zoo=args.zoo, trust=args.trust,

@@ -50,7 +50,7 @@ def write_outputs(out: Path, zoo: Any, skills: list[str], measured: dict[str, An
         "confusion": plot_confusion(measured["confusion"]["labels"], measured["confusion"]["matrix"],
                                     plots_dir / "router-confusion.png"),
     }
-    space = f"GENEHUB_CONFIG={out / 'config'} genehub space --registry {registry_spec}"
+    space = f"genehub space --registry {registry_spec} --trust {out / 'config' / 'trust'} --zoo {zoo.preset}"
     report = out / "report.md"
     report.write_text(
         f"# genehub demo ({zoo.preset} preset)\n\nEvery number was measured in this run.\n\n"

@@ -67,13 +67,14 @@ def _read_file(path: Path) -> Rows:
     return _rows(load_dataset(kind, data_files=str(path), split="train"))
 
 
-def load_skill_data(source: Any, *, name: str | None = None, n_zoo: int = 512) -> SkillData:
+def load_skill_data(source: Any, *, name: str | None = None, n_zoo: int = 4096) -> SkillData:
     """Read the skill's data from ``source`` (see the module docstring) into train/validation/test rows.
 
     Args:
         source: a ``DatasetDict``/``Dataset``, a path, or a zoo skill name.
         name: the skill's name for the card (default: the zoo name, or the file/folder name).
-        n_zoo: rows per split for a zoo skill.
+        n_zoo: train rows for a zoo skill (generated, so plenty: a gene distilled from a few hundred
+            words memorises them instead of learning the skill); validation has 128, test 200.
 
     Raises:
         NotFoundError: a path that does not exist and is no zoo skill.
@@ -84,7 +85,7 @@ def load_skill_data(source: Any, *, name: str | None = None, n_zoo: int = 512) -
     from ..zoo import skills as zoo_skills
 
     if isinstance(source, str) and source in zoo_skills.SKILLS and not Path(source).exists():
-        ds = zoo_skills.skill_dataset(source, n_train=n_zoo, n_validation=max(64, n_zoo // 4), n_test=max(100, n_zoo // 4))
+        ds = zoo_skills.skill_dataset(source, n_train=n_zoo, n_validation=128, n_test=200)
         return SkillData(name or source, {s: _rows(ds[s]) for s in SPLITS}, zoo=True)
     if isinstance(source, DatasetDict):
         splits = {s: _rows(source[s]) for s in SPLITS if s in source}
@@ -149,3 +150,33 @@ def interleave(groups: dict[str, Rows]) -> Rows:
     for i in range(max((len(p) for p in pools), default=0)):
         out.extend(p[i] for p in pools if i < len(p))
     return out
+
+
+def contrast_pairs(skill: SkillData, contrast_skills: tuple[str, ...], n: int, *, seed: int = 0) -> tuple[list[str], list[str]]:
+    """``(skill_prompts, contrast_prompts)``: ``n`` pairs that differ only in which skill they ask for.
+
+    For a zoo skill each pair fills the same template slot (``"S:{x}="`` vs ``"C:{x}="``, ``"sort {x}:"``
+    vs ``"copy {x}:"``) with the same word, so the pair's difference is the skill and nothing else. For
+    other data, validation prompts are paired in order with other skills' prompts.
+    """
+    from ..zoo import skills as zoo_skills
+
+    if skill.zoo:
+        own = zoo_skills.get_skill(skill.name)
+        rng = random.Random(seed + 7)
+        fields = set(re.findall(r"{(\w+)}", own.templates[0]))
+        pool = [zoo_skills.get_skill(s) for s in contrast_skills
+                if set(re.findall(r"{(\w+)}", zoo_skills.get_skill(s).templates[0])) == fields
+                and len(zoo_skills.get_skill(s).templates) == len(own.templates)]
+        if pool:
+            left, right = [], []
+            for i in range(n):
+                values, _ = own.make(rng)
+                j = rng.randrange(len(own.templates))
+                left.append(own.templates[j].format(**values))
+                right.append(pool[i % len(pool)].templates[j].format(**values))
+            return left, right
+    prompts = [r["prompt"] for r in skill.rows("validation", n)]
+    others = [r["prompt"] for r in interleave(zoo_rows(contrast_skills, "validation", n))]
+    k = min(len(prompts), len(others))
+    return prompts[:k], others[:k]

@@ -40,7 +40,7 @@ class DistillConfig:
     alpha: float = 16.0
     lam: float = 1.0
     steps: int = 300
-    lr: float = 5e-3
+    lr: float = 1e-2
     batch_size: int = 32
     seed: int = 0
     progress: bool = True
@@ -127,7 +127,7 @@ def distill(student: Any, donor: Any, tokenizer: Any, skill_rows: Sequence[Mappi
         optim.step()
         sched.step()
         optim.zero_grad(set_to_none=True)
-        losses.append(float(loss))
+        losses.append(loss.item())
         if len(losses) % 25 == 0:
             bar.set_postfix(loss=f"{sum(losses[-25:]) / 25:.4f}")
     student.eval()

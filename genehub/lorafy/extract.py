@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ExtractionError
-from ._data import SkillData, interleave, load_skill_data, other_skills, zoo_rows
+from ..zoo.skills import GENERAL_SKILLS
+from ._data import SkillData, contrast_pairs, interleave, load_skill_data, other_skills, zoo_rows
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class ExtractConfig:
     alpha: float = 16.0
     lam: float = 1.0
     steps: int = 300
-    lr: float = 5e-3
+    lr: float = 1e-2
     batch_size: int = 32
     other_skills: tuple[str, ...] | None = None
     n_circuit: int = 64
@@ -174,10 +175,8 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
                  f"{circuit.restored_share:.0%} of the donor's advantage")
 
     # 2. Is the host's machinery comparable there?
-    contrast_pool = others or ("copy", "length", "double")
-    contrast = [r["prompt"] for r in interleave(zoo_rows(contrast_pool, "validation", config.n_circuit))]
-    homology = score_homology(donor_model, host_model, tokenizer, [r["prompt"] for r in val_rows], contrast,
-                              layers=circuit.layers)
+    skill_prompts, contrast = contrast_pairs(skill, others or GENERAL_SKILLS, config.n_circuit, seed=config.seed)
+    homology = score_homology(donor_model, host_model, tokenizer, skill_prompts, contrast, layers=circuit.layers)
     homology.causal_check = causal_check(donor_model, host_model, tokenizer, val_rows, circuit.keys)
     lap("homology")
     _say(config, f"homology over the circuit: {homology.aggregate:.3f}; host with the donor's circuit patched in: "
@@ -245,7 +244,7 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
             "circuit_selected": [f"{c.layer}.{c.kind}" for c in circuit.selected],
             "logprob_gap_per_prompt": round(circuit.logprob_gap, 6), "blocks": block_names,
             "adapted_modules": module_names, "recovered_share": fidelity.recovered,
-            "homology_sign": "PCA sign fixed so the mean pair difference projects positively; cosines keep their sign",
+            "homology_sign": "pca_cosine is |cos| (a principal component has no sign); mean_diff_cosine is signed",
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
             **method_extra,
         }},

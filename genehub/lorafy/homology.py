@@ -3,11 +3,14 @@
 Contrast pairs put a skill prompt beside a non-skill prompt. At each layer, the hidden state at the last
 prompt token is read in both; the pair's difference points along "this is the skill". A model's
 *reading vector* at a layer is the first principal component of the paired differences (uncentred, so
-it is the dominant shared direction, as RepE's pair-sign trick arranges), its sign fixed so that the
-mean difference projects positively onto it; the difference of means is recorded too. Because the sign
-is fixed by the data, not by the solver, the homology score keeps its sign:
+it is the dominant shared direction, as RepE's pair-sign trick arranges); the difference of means is
+recorded too. A principal component has no sign, so the PCA score is the absolute cosine, while the
+mean-difference score keeps its sign (a flipped mean difference is a real disagreement):
 
-    homology(layer) = cos(v_donor(layer), v_host(layer))   in [-1, 1]
+    pca_cosine(layer)       = |cos(pc1_donor(layer), pc1_host(layer))|        in [0, 1]
+    mean_diff_cosine(layer) =  cos(mean_diff_donor(layer), mean_diff_host(layer))   in [-1, 1]
+
+``aggregate`` is the mean ``pca_cosine`` over the circuit's layers.
 
 A model compared with itself scores exactly 1.0. Models that share a basis (a fine-tune and its base)
 score high; models trained from another random init score near 0, whatever they know.
@@ -86,18 +89,16 @@ def reading_vectors(model: Any, tokenizer: Any, skill_prompts: Sequence[str], co
     mean = diffs.mean(dim=1)
     _, _, vh = torch.linalg.svd(diffs, full_matrices=False)
     pca = vh[:, 0, :]
-    sign = torch.sign((pca * mean).sum(-1))
-    pca = pca * torch.where(sign == 0, torch.ones_like(sign), sign)[:, None]
     return ReadingVectors(pca=pca, mean_diff=torch.nn.functional.normalize(mean, dim=-1), num_pairs=n)
 
 
 def compare(donor_vectors: ReadingVectors, host_vectors: ReadingVectors, *, layers: Sequence[int] | None = None) -> Homology:
-    """Cosines of two models' reading vectors per layer, aggregated (mean PCA cosine) over ``layers``."""
+    """Cosines of two models' reading vectors per layer, aggregated (mean |PCA cosine|) over ``layers``."""
     if donor_vectors.pca.shape != host_vectors.pca.shape:
         raise ExtractionError(f"The models' hidden states differ in shape ({tuple(donor_vectors.pca.shape)} vs "
                               f"{tuple(host_vectors.pca.shape)}); homology compares models of one family.",
                               hint="Use a donor and a host with the same number of layers and hidden size.")
-    pca = torch.nn.functional.cosine_similarity(donor_vectors.pca, host_vectors.pca, dim=-1).clamp(-1, 1)
+    pca = torch.nn.functional.cosine_similarity(donor_vectors.pca, host_vectors.pca, dim=-1).abs().clamp(0, 1)
     mean = torch.nn.functional.cosine_similarity(donor_vectors.mean_diff, host_vectors.mean_diff, dim=-1).clamp(-1, 1)
     per_layer = [{"layer": i, "pca_cosine": round(float(pca[i]), 6), "mean_diff_cosine": round(float(mean[i]), 6)}
                  for i in range(pca.shape[0])]

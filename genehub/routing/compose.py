@@ -62,10 +62,15 @@ class Composition:
         return dict(self._genes)
 
     # ------------------------------------------------------------------------------------------ routing
-    def route(self, prompts: Sequence[str]) -> list[RoutingDecision]:
-        """The router's decision for each prompt (gene or ``None``, confidence, per-class probabilities)."""
+    def route(self, prompts: Sequence[str], *, encoding: dict[str, torch.Tensor] | None = None
+              ) -> list[RoutingDecision]:
+        """The router's decision for each prompt (gene or ``None``, confidence, per-class probabilities).
+
+        Args:
+            encoding: the prompts already tokenized (``logits`` and ``generate`` share theirs).
+        """
         return self.router.route(self.model, self.tokenizer, list(prompts),
-                                 top_k=self.top_k if self.mode == "topk" else 1)
+                                 top_k=self.top_k if self.mode == "topk" else 1, encoding=encoding)
 
     def adapter_names(self, decisions: Sequence[RoutingDecision]) -> list[str]:
         """PEFT ``adapter_names`` for decisions: the gene, ``"__base__"``, or a merged top-k mix."""
@@ -94,10 +99,10 @@ class Composition:
             self.model.delete_adapter(name)
         self._mixes.clear()
 
-    def _names_for(self, prompts: Sequence[str], genes: Sequence[str | None] | None
-                   ) -> tuple[list[str], list[RoutingDecision | None]]:
+    def _names_for(self, prompts: Sequence[str], genes: Sequence[str | None] | None,
+                   encoding: dict[str, torch.Tensor] | None = None) -> tuple[list[str], list[RoutingDecision | None]]:
         if genes is None:
-            decisions: list[RoutingDecision | None] = list(self.route(prompts))
+            decisions: list[RoutingDecision | None] = list(self.route(prompts, encoding=encoding))
             return self.adapter_names(decisions), decisions  # type: ignore[arg-type]
         if len(genes) != len(prompts):
             raise UsageError(f"{len(genes)} genes for {len(prompts)} prompts.", hint="Pass one gene (or None) per prompt.")
@@ -122,8 +127,8 @@ class Composition:
         Args:
             genes: one gene name (or ``None`` for the bare host) per prompt, instead of the router's choice.
         """
-        names, _ = self._names_for(prompts, genes)
         enc = self._encode(prompts)
+        names, _ = self._names_for(prompts, genes, enc)
         position_ids = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
         return self.model(**enc, position_ids=position_ids, adapter_names=names).logits
 
@@ -142,8 +147,8 @@ class Composition:
             One :class:`Generation` per prompt, in order.
         """
         prompts = list(prompts)
-        names, decisions = self._names_for(prompts, genes)
         enc = self._encode(prompts)
+        names, decisions = self._names_for(prompts, genes, enc)
         out = self.model.generate(**enc, adapter_names=names, max_new_tokens=max_new_tokens, do_sample=False,
                                   eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id,
                                   **generate_kwargs)

@@ -10,9 +10,10 @@ each row's first real token, so a prompt's features do not depend on how its bat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import torch
 
@@ -47,20 +48,60 @@ def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tenso
     return {"mean": mean, "last": last, "mean+last": torch.cat([mean, last], dim=-1)}[pooling]
 
 
-def _bare_rows(model: Any) -> tuple[Any, bool]:
-    """How to run ``model`` as the bare host: (context manager, pass ``adapter_names="__base__"`` per row).
+_STRUCTURE: WeakKeyDictionary[Any, tuple[tuple[tuple[str, int], ...], Sequence[Any], list[Any]]] = WeakKeyDictionary()
 
-    A LoRA ``PeftModel`` in eval mode takes ``"__base__"`` rows (one hook per layer); anything else
-    that has adapters gets ``disable_adapter()`` (which visits every module twice, ~3 ms on the tiny host).
+
+def _structure(model: Any) -> tuple[Sequence[Any], list[Any]]:
+    """``(decoder layers, LoRA layers)`` of ``model``, found once per model and adapter set.
+
+    Walking the module tree costs more than the routing forward itself once many genes are loaded
+    (~800 modules and ~4 ms per call with 16 genes on the tiny host), so it is cached; loading or deleting
+    an adapter changes the key and the walk is redone.
+    """
+    # A reloaded adapter gets a new config object, so the key changes even when its name does not.
+    key = tuple((name, id(config)) for name, config in (getattr(model, "peft_config", None) or {}).items())
+    cached = _STRUCTURE.get(model)
+    if cached is None or cached[0] != key:
+        lora: list[Any] = []
+        if key:
+            from peft.tuners.lora import LoraLayer
+
+            lora = [m for m in model.modules() if isinstance(m, LoraLayer)]
+        cached = (key, decoder_layers(model), lora)
+        _STRUCTURE[model] = cached
+    return cached[1], cached[2]
+
+
+@contextmanager
+def _bare_host(model: Any, rows: int) -> Iterator[None]:
+    """Run ``model`` as the bare host for one forward pass of ``rows`` rows.
+
+    For a LoRA ``PeftModel`` in eval mode every LoRA layer gets ``adapter_names=["__base__"] * rows``
+    through our own pre-forward hooks, removed in ``finally`` (PEFT's own ``adapter_names`` hooks would
+    leak when the capture hook stops the pass early). That costs one hook per layer, where
+    ``disable_adapter()`` visits every module several times (~3 ms on the 2-layer tiny host, half the
+    router's cost). Anything else with adapters gets ``disable_adapter()``.
     """
     config = getattr(model, "peft_config", None)
     if not config or not hasattr(model, "disable_adapter"):
-        return nullcontext(), False
-    lora = all(getattr(c, "peft_type", None) is not None and str(getattr(c.peft_type, "value", c.peft_type)) == "LORA"
-               for c in config.values())
-    if lora and not model.training:
-        return nullcontext(), True
-    return model.disable_adapter(), False
+        yield
+        return
+    if model.training or any(str(getattr(c.peft_type, "value", c.peft_type)) != "LORA" for c in config.values()):
+        with model.disable_adapter():
+            yield
+        return
+    names = [BASE] * rows
+
+    def inject(_module: Any, args: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        kwargs["adapter_names"] = names
+        return args, kwargs
+
+    handles = [m.register_forward_pre_hook(inject, with_kwargs=True) for m in _structure(model)[1]]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 @torch.no_grad()
@@ -69,7 +110,7 @@ def host_features(model: Any, tokenizer: Any, prompts: Sequence[str], *, layer: 
     """Pooled hidden states of ``prompts`` after ``layer`` decoder blocks of the bare host (float32, CPU).
 
     Args:
-        model: the host, bare or a ``PeftModel`` over it (its adapters are disabled here).
+        model: the host, bare or a ``PeftModel`` over it (its adapters are bypassed here).
         tokenizer: the host's tokenizer.
         prompts: the texts to route.
         layer: 0 = token embeddings, ``i`` = the output of decoder block ``i`` (1-based, like
@@ -86,7 +127,7 @@ def host_features(model: Any, tokenizer: Any, prompts: Sequence[str], *, layer: 
         raise RouterError(f"Unknown pooling {pooling!r}.", hint=f"Choose one of: {', '.join(POOLINGS)}.")
     if not prompts:
         raise RouterError("No prompts to compute router features for.", hint="Pass at least one prompt.")
-    layers = decoder_layers(model)
+    layers = _structure(model)[0]
     if not 0 <= layer <= len(layers):
         raise RouterError(f"Feature layer {layer} is outside the host's 0..{len(layers)}.",
                           hint=f"Pick a layer between 0 and {len(layers)}.")
@@ -98,7 +139,6 @@ def host_features(model: Any, tokenizer: Any, prompts: Sequence[str], *, layer: 
         raise _Stop
 
     device = next(model.parameters()).device
-    disable, base_rows = _bare_rows(model)
     if encoding is not None and len(encoding["input_ids"]) == len(prompts) <= batch_size:
         encodings = [encoding]
     else:
@@ -107,21 +147,20 @@ def host_features(model: Any, tokenizer: Any, prompts: Sequence[str], *, layer: 
     out: list[torch.Tensor] = []
     handle = target.register_forward_hook(hook)
     try:
-        with disable:
-            for enc in encodings:
-                mask = enc["attention_mask"].to(device)
-                position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-                extra = {"adapter_names": [BASE] * len(mask)} if base_rows else {}
-                captured.clear()
+        for enc in encodings:
+            mask = enc["attention_mask"].to(device)
+            position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+            captured.clear()
+            with _bare_host(model, len(mask)):
                 try:
                     model(input_ids=enc["input_ids"].to(device), attention_mask=mask, position_ids=position_ids,
-                          use_cache=False, **extra)
+                          use_cache=False)
                 except _Stop:
                     pass
-                if not captured:
-                    raise RouterError("The feature layer was never reached during the forward pass.",
-                                      hint="Pick another --layer.")
-                out.append(_pool(captured[0].float(), mask, pooling).cpu())
+            if not captured:
+                raise RouterError("The feature layer was never reached during the forward pass.",
+                                  hint="Pick another --layer.")
+            out.append(_pool(captured[0].float(), mask, pooling).cpu())
     finally:
         handle.remove()
     return torch.cat(out)

@@ -219,20 +219,26 @@ class Router:
         logits = ((features - self.mean) / self.std) @ self.weight.T + self.bias
         return torch.softmax(logits, dim=-1)
 
-    def route(self, model: Any, tokenizer: Any, prompts: Sequence[str], *, top_k: int = 1) -> list[RoutingDecision]:
-        """Decide a gene (or none) for each prompt; with ``top_k > 1`` also the weights of the top genes."""
-        probs = self.probabilities(host_features(model, tokenizer, prompts, layer=self.layer, pooling=self.pooling))
+    def route(self, model: Any, tokenizer: Any, prompts: Sequence[str], *, top_k: int = 1,
+              encoding: dict[str, torch.Tensor] | None = None) -> list[RoutingDecision]:
+        """Decide a gene (or none) for each prompt; with ``top_k > 1`` also the weights of the top genes.
+
+        Args:
+            encoding: the prompts already tokenized by the caller (reused instead of tokenizing again).
+        """
+        features = host_features(model, tokenizer, prompts, layer=self.layer, pooling=self.pooling, encoding=encoding)
+        probs = self.probabilities(features).tolist()  # one conversion for the batch, not one per cell
         return [self._decide(prompt, row, top_k) for prompt, row in zip(prompts, probs)]
 
-    def _decide(self, prompt: str, row: torch.Tensor, top_k: int) -> RoutingDecision:
-        table = {c: round(float(p), 6) for c, p in zip(self.classes, row)}
-        conf, idx = (float(v) for v in row.max(0))
-        gene = self.classes[int(idx)]
+    def _decide(self, prompt: str, row: list[float], top_k: int) -> RoutingDecision:
+        table = {c: round(p, 6) for c, p in zip(self.classes, row)}
+        idx = max(range(len(row)), key=row.__getitem__)
+        conf, gene = row[idx], self.classes[idx]
         if gene == NONE or conf < self.threshold:
             return RoutingDecision(prompt, None, conf, table)
         weights = {gene: 1.0}
         if top_k > 1:
-            top = [(c, float(p)) for c, p in zip(self.classes, row)]
+            top = list(zip(self.classes, row))
             top = sorted(top, key=lambda cp: -cp[1])[:top_k]
             total = sum(p for _, p in top)
             weights = {c: p / total for c, p in top if c != NONE}

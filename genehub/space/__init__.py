@@ -8,6 +8,9 @@ a browser: a :class:`Catalog` of genes (a folder of gene directories, or a regis
     from genehub.space import create_app
     demo = create_app(registry="~/genes", hosts=["./zoo/host"])
     demo.launch()
+
+To deploy it, ``export_space("build/space")`` (``genehub space --export build/space``) writes the Space
+with genehub inside it; see ``spaces/genehub/README.md``.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from __future__ import annotations
 from .app import build_app
 from .catalog import Catalog, DirectorySource, GeneEntry, GeneRef, GeneSource, inspect_gene
 from .config import SpaceConfig, create_app, open_catalog
+from .export import export_space
 from .tryout import Playground, TryResult
 
 __all__ = [
     "Catalog", "DirectorySource", "GeneEntry", "GeneRef", "GeneSource", "Playground", "SpaceConfig", "TryResult",
-    "build_app", "create_app", "inspect_gene", "open_catalog",
+    "build_app", "create_app", "export_space", "inspect_gene", "open_catalog",
 ]

@@ -136,8 +136,13 @@ def build_app(catalog: Catalog, playground: Playground | None = None, *, title: 
 
         @_safe(3, message_at=2)
         def on_select(evt: gr.SelectData, shown: Any) -> tuple[Any, Any, str]:
-            row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
-            gene_id = shown.iloc[row]["gene"] if hasattr(shown, "iloc") else shown["data"][row][0]
+            # The clicked row's own values when the browser sends them: the row index alone could point
+            # into a table that was filtered again between the click and this handler.
+            if isinstance(evt.row_value, list | tuple) and len(evt.row_value) == len(views.BROWSE_COLUMNS):
+                gene_id = evt.row_value[views.BROWSE_COLUMNS.index("gene")]
+            else:
+                row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+                gene_id = shown.iloc[row]["gene"] if hasattr(shown, "iloc") else shown["data"][row][0]
             return gr.Dropdown(value=gene_id), gr.Tabs(selected="inspect"), ""
 
         # gradio finds the event-data parameter by its type; `gr` is imported here, not at module level.

@@ -15,11 +15,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFoundError
 from ..gene import TrustStore
 from .catalog import Catalog
+
+if TYPE_CHECKING:
+    from ..registry import Registry
 
 
 @dataclass
@@ -50,12 +53,13 @@ class SpaceConfig:
                    trust=env.get("GENEHUB_TRUST") or None)
 
 
-def open_catalog(registry: str | None = None, *, trust: str | Path | TrustStore | None = None,
+def open_catalog(registry: str | Registry | None = None, *, trust: str | Path | TrustStore | None = None,
                  cache: str | Path | None = None) -> Catalog:
     """A :class:`Catalog` over ``registry`` (see :class:`SpaceConfig`), verified against ``trust``.
 
     Args:
-        registry: a folder of genes, a local registry folder, ``local``, ``hub`` or a Hub endpoint URL.
+        registry: a folder of genes, a local registry folder, ``local``, ``hub``, a Hub endpoint URL, or a
+            ``genehub.registry.Registry``.
         trust: the trust store (a folder or a ``TrustStore``; default genehub's).
         cache: where genes fetched from a registry are kept (default ``cache_dir()/space``).
 
@@ -65,7 +69,7 @@ def open_catalog(registry: str | None = None, *, trust: str | Path | TrustStore 
     from .sources import open_source
 
     store = trust if isinstance(trust, TrustStore) else TrustStore(trust)
-    return Catalog(open_source(registry, cache=cache), trust=store)
+    return Catalog(open_source(registry, cache=cache, trust=store), trust=store)
 
 
 def host_dirs(config: SpaceConfig) -> dict[str, Path]:

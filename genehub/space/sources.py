@@ -3,10 +3,11 @@
 ``open_source(spec)`` turns the ``--registry`` value into a source:
 
 - a folder holding gene directories (``<gene>/gene.json`` or ``<owner>/<gene>/gene.json``): read in place;
-- ``None``, ``local``, a local registry folder, ``hub`` or an ``http(s)://`` Hub endpoint: the registry's
-  genes (repos tagged ``genehub``), each fetched at its head commit into the Space's cache. Fetching is
-  not installing: the Space verifies every copy itself, and a gene it cannot fetch safely (pickles,
-  escaping paths, oversize files) is listed as invalid with the reason.
+- ``None``, ``local``, a local registry folder, ``hub`` or an ``http(s)://`` Hub endpoint: the genes that
+  :func:`genehub.registry.search` finds there, each fetched at the commit search reports into the Space's
+  cache. Fetching is not installing (:func:`genehub.registry.pull` would refuse an untrusted gene, which
+  the Space still shows): the Space verifies every copy itself, and a gene it cannot fetch safely
+  (pickles, escaping paths, oversize files) is listed as invalid with the reason.
 """
 
 from __future__ import annotations
@@ -16,16 +17,14 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from .._paths import cache_dir
 from ..errors import GenehubError, NotFoundError
-from ..gene import CARD
+from ..gene import CARD, TrustStore
+from ..registry import Registry, open_registry, search
 from .catalog import DirectorySource, GeneRef, GeneSource
 
 log = logging.getLogger(__name__)
-
-GENE_TAG = "genehub"  # every gene's README carries it (genehub.gene.modelcard)
 
 
 def _holds_gene_dirs(path: Path) -> bool:
@@ -33,19 +32,26 @@ def _holds_gene_dirs(path: Path) -> bool:
 
 
 class RegistrySource:
-    """The genes of a registry, fetched (unverified) into ``cache/<registry>/<owner>--<name>/<commit>/``.
+    """The genes of a registry, fetched (unverified) into ``cache/<owner>--<name>/<commit>/``.
 
     Args:
-        registry: a ``genehub.registry`` registry (``LocalRegistry`` or ``HubRegistry``).
-        spec: how the user named it (for the pull command), e.g. ``hub`` or a folder; None = the default.
-        cache: where fetched copies go (default ``cache_dir()/space``).
+        registry: a registry, or how to name one (``local``, ``hub``, an URL, a folder; see
+            :func:`genehub.registry.open_registry`).
+        spec: how the user named it, for the pull command (default: ``registry`` itself when it is a
+            string, else its location).
+        cache: where fetched copies go (default ``cache_dir()/space/<hash of the registry's location>``).
+        trust: the trust store search names signers with (the catalog verifies with its own).
     """
 
-    def __init__(self, registry: Any, *, spec: str | None = None, cache: str | Path | None = None) -> None:
-        self.registry = registry
+    def __init__(self, registry: Registry | str | None, *, spec: str | None = None, cache: str | Path | None = None,
+                 trust: TrustStore | None = None) -> None:
+        self.registry = open_registry(registry)
+        if spec is None:  # how `genehub pull` reaches the same registry
+            spec = registry if isinstance(registry, str) or registry is None else self.registry.location
         self.spec = spec
-        self.label = registry.location
-        key = hashlib.sha256(registry.location.encode()).hexdigest()[:12]
+        self.trust = trust
+        self.label = self.registry.location
+        key = hashlib.sha256(self.registry.location.encode()).hexdigest()[:12]
         self.cache = Path(cache) if cache is not None else cache_dir() / "space" / key
 
     def pull_command(self, repo_id: str, commit: str | None) -> str:
@@ -54,15 +60,25 @@ class RegistrySource:
         where = f" --registry {self.spec}" if self.spec and self.spec != "local" else ""
         return f"genehub pull {spec}{where}"
 
-    def _fetch(self, repo_id: str, commit: str | None) -> Path:
+    def fetch(self, repo_id: str, commit: str) -> Path:
+        """The files of ``repo_id`` at ``commit`` in the cache (downloaded once per commit, never verified here).
+
+        The listing is checked before a byte is downloaded and the download again before it is kept,
+        exactly as :func:`genehub.registry.pull` does.
+
+        Raises:
+            UnsafeFileError: pickles, escaping paths or oversize files.
+            RegistryError / NotFoundError: the registry refused or has no such commit.
+        """
+        # Not re-exported by genehub.registry: the checks pull runs, shared so the Space refuses the same files.
         from ..registry.safety import check_files, check_tree, max_file_bytes
 
+        dest = self.cache / repo_id.replace("/", "--") / commit
+        if dest.is_dir():
+            return dest
         snap = self.registry.snapshot(repo_id, commit)
         if snap is None:
             raise NotFoundError(f"{repo_id} has no commit yet.", hint="Push a gene to it first.")
-        dest = self.cache / repo_id.replace("/", "--") / snap.commit
-        if dest.is_dir():
-            return dest
         limit = max_file_bytes()
         names = check_files(repo_id, snap.files, limit=limit)
         tmp = dest.with_name(f".{snap.commit}.tmp-{os.getpid()}")
@@ -78,25 +94,25 @@ class RegistrySource:
 
     def refs(self) -> list[GeneRef]:
         refs = []
-        for hit in sorted(self.registry.search(query=None, tags=[GENE_TAG]), key=lambda h: h.repo_id):
+        for hit in search(registry=self.registry, trust=self.trust):
             try:
-                path = self._fetch(hit.repo_id, hit.commit)
-                problem = None
+                path, problem = self.fetch(hit.repo_id, hit.revision), None
             except GenehubError as err:  # shown as an invalid gene, with the reason
                 log.warning("cannot fetch %s: %s", hit.repo_id, err)
                 path, problem = self.cache / ".unfetched" / hit.repo_id.replace("/", "--"), str(err)
-            refs.append(GeneRef(hit.repo_id, path, self.pull_command(hit.repo_id, hit.commit), problem=problem))
+            refs.append(GeneRef(hit.repo_id, path, self.pull_command(hit.repo_id, hit.revision), problem=problem))
         return refs
 
 
-def open_source(spec: str | None, *, cache: str | Path | None = None) -> GeneSource:
+def open_source(spec: Registry | str | None, *, cache: str | Path | None = None,
+                trust: TrustStore | None = None) -> GeneSource:
     """The gene source for ``spec`` (see the module docstring); registry copies go under ``cache``.
 
     Raises:
         NotFoundError: a folder that does not exist.
     """
-    from ..registry.select import open_registry
-
+    if isinstance(spec, Registry):
+        return RegistrySource(spec, cache=cache, trust=trust)
     remote = spec in (None, "local", "hub") or str(spec).startswith(("http://", "https://"))
     if not remote:
         path = Path(str(spec)).expanduser()
@@ -106,4 +122,4 @@ def open_source(spec: str | None, *, cache: str | Path | None = None) -> GeneSou
                                 path=str(path))
         if _holds_gene_dirs(path):
             return DirectorySource([path])
-    return RegistrySource(open_registry(spec), spec=spec, cache=cache)
+    return RegistrySource(spec, cache=cache, trust=trust)

@@ -1,9 +1,11 @@
 """The Space's "Try" panel: route a prompt through a host with genes, next to the bare host.
 
-:class:`Playground` keeps loaded hosts and trained routers between calls (training a router head takes
-seconds, loading a host less), so a visitor who tries several prompts pays that once. Every refusal is a
-:class:`~genehub.errors.GenehubError` whose message the page shows as it is: an empty prompt, an unknown
-host, a gene that does not verify, a gene made for another host.
+A Try is :func:`genehub.routing.compose` at work: the host with the picked genes plugged in as PEFT
+adapters behind a trained router. :class:`Playground` keeps the compositions it built (one per host and
+gene set, the least recently used dropped beyond ``max_compositions``), so a visitor who tries several
+prompts pays the router training (seconds) once. Every refusal is a :class:`~genehub.errors.GenehubError`
+whose message the page shows as it is: an empty prompt, an unknown host, a gene that does not verify, a
+gene made for another host.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +26,7 @@ from .catalog import Catalog
 
 log = logging.getLogger(__name__)
 
-BASE = "__base__"  # PEFT's adapter name for "no adapter"
-NONE = "none"  # the router's class for "no gene"
+NONE = "none"  # the router's class for "no gene" (genehub.routing.NONE)
 MAX_PROMPT_CHARS = 200
 
 
@@ -49,69 +51,69 @@ class TryResult:
     composed_ms: float
 
 
-@dataclass
-class Composition:
-    """A host with genes loaded as PEFT adapters, and the router that picks one per prompt.
+@dataclass(frozen=True)
+class Tried:
+    """A composition built for the Space, and how its adapter names map to the Space's gene ids.
 
     Attributes:
-        router: a trained ``genehub.routing.Router`` for the genes.
-        model: a ``PeftModel`` over its own copy of the host, one adapter per gene (named as the router's classes).
-        tokenizer: the host's tokenizer.
-        names: router class (adapter name) -> the Space's gene id; ``"none"`` -> ``"none"``.
+        composition: a :class:`genehub.routing.Composition` (its own copy of the host, one adapter per gene).
+        names: adapter name (the gene's card name) -> the Space's gene id; ``"none"`` -> ``"none"``.
     """
 
-    router: Any
-    model: Any
-    tokenizer: Any
+    composition: Any
     names: dict[str, str]
 
+    def gene_id(self, adapter: str | None) -> str:
+        return self.names.get(adapter or NONE, adapter or NONE)
 
-def compose_genes(host: Path, gene_dirs: Sequence[Path], gene_ids: Sequence[str], *, router_model: Any,
-                  tokenizer: Any) -> Composition:
-    """Train a router for the genes on ``host`` and load them as adapters of one PEFT model.
 
-    Uses ``genehub.routing.Router`` for the decision and PEFT's mixed-batch ``adapter_names`` contract
-    (``"__base__"`` for none) for generation.
+def compose_genes(host: Path, gene_dirs: Sequence[Path], gene_ids: Sequence[str], **options: Any) -> Tried:
+    """Plug the genes into ``host`` behind a freshly trained router (:func:`genehub.routing.compose`).
+
+    Args:
+        host: the host model directory.
+        gene_dirs: the genes' directories, verified by the caller.
+        gene_ids: the Space's id of each gene (a registry repo id or a folder name), in the same order.
+        **options: passed to :func:`genehub.routing.compose` (``mode=``, ``top_k=``, router options).
 
     Raises:
-        UsageError: two genes share a name, or a gene has no examples.
+        UsageError: two genes share a name (their adapters would collide).
         IncompatibleError: a gene was made for another host.
+        RouterError: a router cannot be trained for these genes.
     """
-    from peft import PeftModel
-
-    from ..hosts import load_host
-    from ..routing.genes import load_gene
-    from ..routing.router import Router
+    from ..routing import compose, load_gene
 
     refs = [load_gene(d) for d in gene_dirs]
-    router = Router.train(host, refs, model=router_model, tokenizer=tokenizer)
-    base, _ = load_host(host)  # its own copy: PEFT injects adapters into the modules it wraps
-    model = PeftModel.from_pretrained(base, str(refs[0].path), adapter_name=refs[0].name)
-    for ref in refs[1:]:
-        model.load_adapter(str(ref.path), adapter_name=ref.name)
-    model.eval()
+    composition = compose(host, refs, None, **options)
     names = {ref.name: gene_id for ref, gene_id in zip(refs, gene_ids)}
     names[NONE] = NONE
-    return Composition(router, model, tokenizer, names)
+    return Tried(composition, names)
 
 
 class Playground:
-    """Hosts by label, genes from a catalog, and the composed models built so far.
+    """Hosts by label, genes from a catalog, and the compositions built so far.
 
     Args:
         catalog: where the genes come from (already verified for the Browse view; re-verified here).
         hosts: ``{label: model directory}`` the visitor can pick from.
         max_new_tokens: greedy generation length.
+        max_compositions: compositions kept in memory (each holds its own copy of its host).
     """
 
-    def __init__(self, catalog: Catalog, hosts: Mapping[str, str | Path], *, max_new_tokens: int = 16) -> None:
+    def __init__(self, catalog: Catalog, hosts: Mapping[str, str | Path], *, max_new_tokens: int = 16,
+                 max_compositions: int = 4) -> None:
         self.catalog = catalog
         self.hosts = {label: Path(path) for label, path in hosts.items()}
         self.max_new_tokens = max_new_tokens
+        self.max_compositions = max_compositions
         self._infos: dict[str, HostInfo] = {}
-        self._models: dict[str, tuple[Any, Any]] = {}
-        self._composed: dict[tuple[str, tuple[str, ...]], Composition] = {}
-        self._lock = threading.Lock()  # one generation at a time: models are shared between visitors
+        self._composed: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], Tried] = OrderedDict()
+        self._lock = threading.Lock()  # one Try at a time: compositions are shared between visitors
+
+    @property
+    def compositions(self) -> list[tuple[str, tuple[str, ...]]]:
+        """``(host, sorted gene ids)`` of the compositions kept, least recently used first."""
+        return [(host, tuple(g for g, _ in genes)) for host, genes in self._composed]
 
     def host_labels(self) -> list[str]:
         return sorted(self.hosts)
@@ -158,23 +160,30 @@ class Playground:
             dirs.append(entry.path)
         return dirs
 
-    def _host_model(self, label: str) -> tuple[Any, Any]:
-        if label not in self._models:
-            from ..hosts import load_host
+    def composition(self, label: str, gene_ids: Sequence[str], dirs: Sequence[Path]) -> Tried:
+        """The composition of host ``label`` with these genes: cached per host and gene set, else built now.
 
-            self._models[label] = load_host(self.hosts[label])
-        return self._models[label]
+        The cache key holds each gene's exact revision (:func:`genehub.routing.gene_revision`), so a gene
+        that changed since (a new commit in the registry, files rewritten) gets a new composition.
+        """
+        from ..routing import gene_revision
 
-    def _composition(self, label: str, gene_ids: tuple[str, ...], dirs: list[Path]) -> Composition:
-        key = (label, gene_ids)
-        if key not in self._composed:
-            model, tokenizer = self._host_model(label)
-            self._composed[key] = compose_genes(self.hosts[label], dirs, gene_ids, router_model=model,
-                                                tokenizer=tokenizer)
-        return self._composed[key]
+        key = (label, tuple(sorted((g, gene_revision(d)) for g, d in zip(gene_ids, dirs))))
+        if key in self._composed:
+            self._composed.move_to_end(key)
+            return self._composed[key]
+        tried = compose_genes(self.hosts[label], dirs, gene_ids)
+        self._composed[key] = tried
+        while len(self._composed) > max(1, self.max_compositions):
+            (host, genes), _ = self._composed.popitem(last=False)
+            log.info("dropped the composition of %s with %s", host, [g for g, _ in genes])
+        return tried
 
     def run(self, label: str, gene_ids: Sequence[str], prompt: str) -> TryResult:
         """Answer ``prompt`` with the bare host and with the host plus ``gene_ids`` behind the router.
+
+        Both answers come from the same composition: the bare host is PEFT's ``"__base__"`` row (no
+        adapter active), the composed answer is the adapter the router picks (routing is timed with it).
 
         Raises:
             GenehubError: see :meth:`check`; RouterError if a router cannot be trained for these genes.
@@ -182,29 +191,16 @@ class Playground:
         gene_ids = tuple(dict.fromkeys(gene_ids))  # keep order, drop duplicates
         dirs = self.check(label, gene_ids, prompt)
         prompt = prompt.strip()
-        from ..zoo import greedy_answers
-
         with self._lock:
-            model, tokenizer = self._host_model(label)
+            tried = self.composition(label, gene_ids, dirs)
+            comp = tried.composition
             start = time.perf_counter()
-            base = greedy_answers(model, tokenizer, [prompt], max_new_tokens=self.max_new_tokens)[0]
+            base = comp.generate([prompt], genes=[None], max_new_tokens=self.max_new_tokens)[0]
             base_ms = (time.perf_counter() - start) * 1000
-            composed = self._composition(label, gene_ids, dirs)
             start = time.perf_counter()
-            probabilities, routed, output = _route_and_generate(composed, model, prompt,
-                                                                max_new_tokens=self.max_new_tokens)
+            composed = comp.generate([prompt], max_new_tokens=self.max_new_tokens)[0]
             composed_ms = (time.perf_counter() - start) * 1000
-        return TryResult(probabilities, routed, base, output, round(base_ms, 1), round(composed_ms, 1))
-
-
-def _route_and_generate(composed: Composition, bare_model: Any, prompt: str, *,
-                        max_new_tokens: int) -> tuple[dict[str, float], str, str]:
-    """Route ``prompt`` with the bare host's features, then generate with the chosen adapter (or none)."""
-    from ..zoo import greedy_answers
-
-    decision = composed.router.route(bare_model, composed.tokenizer, [prompt])[0]
-    adapter = decision.gene or BASE
-    output = greedy_answers(composed.model, composed.tokenizer, [prompt], max_new_tokens=max_new_tokens,
-                            adapter_names=[adapter])[0]
-    probabilities = {composed.names.get(k, k): float(v) for k, v in decision.probabilities.items()}
-    return probabilities, composed.names.get(decision.gene or NONE, NONE), output
+        decision = composed.decision
+        probabilities = {tried.gene_id(k): float(v) for k, v in decision.probabilities.items()}
+        return TryResult(probabilities, tried.gene_id(composed.gene), base.text, composed.text,
+                         round(base_ms, 1), round(composed_ms, 1))

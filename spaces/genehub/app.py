@@ -2,6 +2,8 @@
 
 Configure it with Space variables (see genehub/space/config.py): GENEHUB_REGISTRY (default: the Hub,
 `hub`), GENEHUB_HOSTS, GENEHUB_ZOO, GENEHUB_TRUST. Locally, prefer `genehub space --registry ...`.
+Deploy the folder written by `genehub space --export DIR` (it carries genehub next to this file), not
+this folder alone: see README.md.
 """
 
 from __future__ import annotations

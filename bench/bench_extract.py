@@ -1,0 +1,144 @@
+"""Benchmark gene extraction (genehub.lorafy) against mergekit-extract-lora on a zoo preset.
+
+For each donor of the preset: the distilled gene (lambda=1 and lambda=0, all modules and q/v only), the
+data-free SVD gene at the circuit, and `mergekit-extract-lora` (rank 8, every module) on the same
+donor/host, all scored on the same held-out test prompts. Prints one table (method, size, skill
+accuracy, other-skill accuracy, time), then homology per layer for donor-vs-host (related) and
+donor-vs-heterologous (unrelated).
+
+    python bench/bench_extract.py --preset tiny
+    python bench/bench_extract.py --preset demo --steps 600 --json bench/results/extract-demo.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _mergekit(donor: Path, host: Path, out: Path, rank: int) -> tuple[Path, float] | None:
+    exe = shutil.which("mergekit-extract-lora")
+    if exe is None:
+        return None
+    start = time.perf_counter()
+    proc = subprocess.run([exe, "--model", str(donor), "--base-model", str(host), "--out-path", str(out),
+                           "--max-rank", str(rank), "--quiet"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f"mergekit-extract-lora failed: {proc.stderr[-800:]}", file=sys.stderr)
+        return None
+    return out, time.perf_counter() - start
+
+
+def _score_adapter(adapter: Path, host: Path, test_rows, others) -> tuple[float, dict[str, float]]:
+    from peft import PeftModel
+
+    from genehub.hosts import load_host
+    from genehub.zoo import accuracy
+
+    base, tok = load_host(host)
+    model = PeftModel.from_pretrained(base, str(adapter)).eval()
+    return accuracy(model, tok, test_rows), {n: accuracy(model, tok, rows) for n, rows in others.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument("--skills", help="comma-separated donors to run (default: all of the preset's)")
+    parser.add_argument("--n-other", type=int, default=100, help="test rows per other skill")
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    args = parser.parse_args(argv)
+
+    from genehub import zoo
+    from genehub.cli._common import print_table
+    from genehub.gene import load_card
+    from genehub.hosts import load_host
+    from genehub.lorafy import ExtractConfig, extract, load_skill_data, score_homology
+    from genehub.lorafy._data import contrast_pairs, other_skills, zoo_rows
+
+    z = zoo.build(args.preset)
+    skills = args.skills.split(",") if args.skills else list(z.donors)
+    rows, homology_rows = [], []
+    work = Path(tempfile.mkdtemp(prefix="bench-extract-"))
+    variants = [
+        ("distill", dict(method="distill", lam=1.0)),
+        ("distill lambda=0", dict(method="distill", lam=0.0)),
+        ("distill q,v", dict(method="distill", lam=1.0, modules=("q_proj", "v_proj"))),
+        ("svd@circuit", dict(method="svd")),
+    ]
+    try:
+        for skill in skills:
+            donor = z.donors[skill]
+            data = load_skill_data(skill)
+            test = data.rows("test")
+            others = zoo_rows(other_skills(data), "test", args.n_other)
+            host_other = None
+            for label, options in variants:
+                start = time.perf_counter()
+                path = extract(donor, z.host, skill, work / f"{skill}-{label.replace(' ', '_')}",
+                               ExtractConfig(rank=args.rank, alpha=2 * args.rank, steps=args.steps,
+                                             n_other=args.n_other, **options))
+                seconds = time.perf_counter() - start
+                card = load_card(path)
+                fid = card["fidelity"]
+                host_other = {k: v["host"] for k, v in fid["other_skills"].items()}
+                gain = fid["skill"]["donor"] - fid["skill"]["host"]
+                rows.append({
+                    "skill": skill, "method": label, "layers": ",".join(map(str, card["adapter"]["layers"])),
+                    "size KB": card["adapter"]["size_bytes"] / 1024,
+                    "host": fid["skill"]["host"], "donor": fid["skill"]["donor"], "gene": fid["skill"]["gene"],
+                    "recovered": (fid["skill"]["gene"] - fid["skill"]["host"]) / gain if gain > 0 else None,
+                    "other host": sum(host_other.values()) / len(host_other),
+                    "other gene": sum(v["gene"] for v in fid["other_skills"].values()) / len(host_other),
+                    "worst drop": max(v["host"] - v["gene"] for v in fid["other_skills"].values()),
+                    "time s": seconds,
+                })
+            mk = _mergekit(donor, z.host, work / f"{skill}-mergekit", args.rank)
+            if mk is not None:
+                adapter, seconds = mk
+                acc, other_acc = _score_adapter(adapter, z.host, test, others)
+                size = sum(f.stat().st_size for f in adapter.glob("*.safetensors"))
+                last = rows[-1]
+                gain = last["donor"] - last["host"]
+                rows.append({
+                    "skill": skill, "method": f"mergekit-extract-lora r{args.rank}", "layers": "all",
+                    "size KB": size / 1024, "host": last["host"], "donor": last["donor"], "gene": acc,
+                    "recovered": (acc - last["host"]) / gain if gain > 0 else None,
+                    "other host": last["other host"], "other gene": sum(other_acc.values()) / len(other_acc),
+                    "worst drop": max(host_other[k] - other_acc[k] for k in other_acc), "time s": seconds,
+                })
+            # Homology per layer: related (donor vs its host) against unrelated (donor vs heterologous).
+            donor_m, tok = load_host(donor)
+            host_m, _ = load_host(z.host)
+            hetero_m, _ = load_host(z.heterologous)
+            left, right = contrast_pairs(data, other_skills(data), 64)
+            related = score_homology(donor_m, host_m, tok, left, right)
+            unrelated = score_homology(donor_m, hetero_m, tok, left, right)
+            for r, u in zip(related.per_layer, unrelated.per_layer):
+                homology_rows.append({"skill": skill, "layer": r["layer"], "related pca": r["pca_cosine"],
+                                      "unrelated pca": u["pca_cosine"], "related mean-diff": r["mean_diff_cosine"],
+                                      "unrelated mean-diff": u["mean_diff_cosine"]})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\nzoo preset {args.preset!r}, rank {args.rank}, {args.steps} distillation steps; accuracies are exact match "
+          "on held-out test prompts; 'other' = mean over the other host skills with the gene always on")
+    print_table(rows)
+    print("\nhomology per layer (|cos| of PCA reading vectors; signed cos of mean differences)")
+    print_table(homology_rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"preset": args.preset, "steps": args.steps, "rows": rows,
+                                               "homology": homology_rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
