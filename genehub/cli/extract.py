@@ -30,15 +30,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", required=True, help="gene directory to write (replaced if it exists)")
     parser.add_argument("--method", choices=("distill", "svd"), default="distill",
                         help="distill (KL distillation, default) or svd (data-free low-rank weight difference)")
-    parser.add_argument("--target-share", type=float, default=0.8,
-                        help="share of the donor's advantage the circuit must restore (default 0.8)")
+    # Defaults come from genehub.lorafy.ExtractConfig (read in the handler, so --help needs no torch).
+    parser.add_argument("--target-share", type=float,
+                        help="share of the donor's advantage the circuit must restore (default 0.95)")
     parser.add_argument("--modules", type=_csv, help="only these linear layers in the circuit, e.g. q_proj,v_proj")
-    parser.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8)")
-    parser.add_argument("--alpha", type=float, default=16.0, help="LoRA alpha (default 16)")
-    parser.add_argument("--lambda", dest="lam", type=float, default=1.0,
-                        help="weight of KL(host || host+gene) on other skills' prompts (default 1; 0 = off)")
-    parser.add_argument("--steps", type=int, default=300, help="distillation steps (default 300)")
-    parser.add_argument("--lr", type=float, default=1e-2, help="peak learning rate (default 1e-2)")
+    parser.add_argument("--rank", type=int, help="LoRA rank (default 16)")
+    parser.add_argument("--alpha", type=float, help="LoRA alpha (default 32)")
+    parser.add_argument("--init", choices=("random", "svd"),
+                        help="distilled LoRA start: random (B=0) or the SVD of donor-host (default random)")
+    parser.add_argument("--lambda", dest="lam", type=float,
+                        help="weight of KL(host || host+gene) on other skills' prompts (default 2; 0 = off)")
+    parser.add_argument("--steps", type=int, help="distillation steps (default 600)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default 1e-2)")
     parser.add_argument("--other-skills", type=_csv, help="zoo skills to preserve and report (default: all others)")
     parser.add_argument("--name", help="gene name (default: SKILL-gene)")
     parser.add_argument("--skill-name", help="skill name for the card (default: from --skill)")
@@ -52,10 +55,11 @@ def _extract(args: argparse.Namespace) -> int:
     from ..lorafy import ExtractConfig, extract
     from ._common import print_json
 
-    config = ExtractConfig(method=args.method, target_share=args.target_share, modules=args.modules, rank=args.rank,
-                           alpha=args.alpha, lam=args.lam, steps=args.steps, lr=args.lr,
-                           other_skills=args.other_skills, name=args.name, skill=args.skill_name,
-                           license=args.license, seed=args.seed, progress=not args.json)
+    tuned = {k: getattr(args, k) for k in ("target_share", "rank", "alpha", "init", "lam", "steps", "lr")
+             if getattr(args, k) is not None}
+    config = ExtractConfig(method=args.method, modules=args.modules, other_skills=args.other_skills, name=args.name,
+                           skill=args.skill_name, license=args.license, seed=args.seed, progress=not args.json,
+                           **tuned)
     path = extract(args.donor, args.host, args.skill, args.out, config)
     card = load_card(path)
     if args.json:

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 Method = Literal["distill", "svd"]
 METHODS: tuple[str, ...] = ("distill", "svd")
+INITS: tuple[str, ...] = ("svd", "random")
 
 
 @dataclass
@@ -37,6 +38,9 @@ class ExtractConfig:
         modules: keep only these linear layers inside the circuit's blocks (e.g. ``("q_proj", "v_proj")``);
             None adapts every linear layer of each selected attention/MLP block.
         rank, alpha: LoRA rank and alpha.
+        init: how the distilled LoRA starts: ``"svd"`` (the truncated SVD of the donor-minus-host weights
+            on the circuit's modules, the ``svd`` method's gene, then distilled) or ``"random"`` (PEFT's
+            init: B = 0, so the gene starts as the host).
         lam: weight of the preservation term KL(host || host+gene) on other skills' prompts.
         steps, lr, batch_size: distillation schedule.
         other_skills: zoo skills the gene must leave alone (preservation data, contrast prompts and
@@ -53,12 +57,13 @@ class ExtractConfig:
     """
 
     method: Method = "distill"
-    target_share: float = 0.8
+    target_share: float = 0.95
     modules: tuple[str, ...] | None = None
-    rank: int = 8
-    alpha: float = 16.0
-    lam: float = 1.0
-    steps: int = 300
+    rank: int = 16
+    alpha: float = 32.0
+    init: Literal["svd", "random"] = "random"
+    lam: float = 2.0
+    steps: int = 600
     lr: float = 1e-2
     batch_size: int = 32
     other_skills: tuple[str, ...] | None = None
@@ -140,6 +145,8 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
     config = config or ExtractConfig()
     if config.method not in METHODS:
         raise ExtractionError(f"Unknown extraction method {config.method!r}.", hint=f"Choose one of: {', '.join(METHODS)}.")
+    if config.init not in INITS:
+        raise ExtractionError(f"Unknown LoRA init {config.init!r}.", hint=f"Choose one of: {', '.join(INITS)}.")
     donor, host, out = Path(donor), Path(host), Path(out)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -189,12 +196,14 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
                              "target_share": config.target_share}
     method_extra: dict[str, Any] = {}
     if config.method == "distill":
+        if config.init == "svd":
+            method_extra.update({f"init_{k}": round(v, 6) for k, v in svd_lora(student, donor_model).items()})
         preserve = interleave(zoo_rows(others, "train", config.n_other)) if others else []
         dcfg = DistillConfig(rank=config.rank, alpha=config.alpha, lam=config.lam, steps=config.steps,
                              lr=config.lr, batch_size=config.batch_size, seed=config.seed, progress=config.progress)
         losses = distill(student, donor_model, tokenizer, skill.rows("train"), preserve, dcfg)
-        hyper.update(lam=config.lam, steps=config.steps, lr=config.lr, batch_size=config.batch_size)
-        method_extra = {"loss_first": round(losses[0], 6) if losses else None,
+        hyper.update(init=config.init, lam=config.lam, steps=config.steps, lr=config.lr, batch_size=config.batch_size)
+        method_extra |= {"loss_first": round(losses[0], 6) if losses else None,
                         "loss_last": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 6) if losses else None}
     else:
         method_extra = {k: round(v, 6) for k, v in svd_lora(student, donor_model).items()}
@@ -244,6 +253,7 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
             "circuit_selected": [f"{c.layer}.{c.kind}" for c in circuit.selected],
             "logprob_gap_per_prompt": round(circuit.logprob_gap, 6), "blocks": block_names,
             "adapted_modules": module_names, "recovered_share": fidelity.recovered,
+            "fidelity_by_template": fidelity.by_template, "recovered_share_seen": fidelity.recovered_on("seen"),
             "homology_sign": "pca_cosine is |cos| (a principal component has no sign); mean_diff_cosine is signed",
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
             **method_extra,

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..zoo.evaluate import accuracy
+from ..zoo.evaluate import accuracy, exact_match
 
 
 @dataclass
@@ -24,6 +24,14 @@ class Fidelity:
     other_skills: dict[str, dict[str, float]]
     num_test_prompts: int
     metric: str = "exact_match"
+    by_template: dict[str, dict[str, float | None]] | None = None
+
+    def recovered_on(self, group: str) -> float | None:
+        """:attr:`recovered` on one template group of :attr:`by_template` (``"seen"`` or ``"heldout"``)."""
+        row = (self.by_template or {}).get(group)
+        if not row or row.get("donor") is None or row["donor"] - row["host"] <= 0:
+            return None
+        return (row["gene"] - row["host"]) / (row["donor"] - row["host"])
 
     @property
     def recovered(self) -> float | None:
@@ -68,9 +76,25 @@ def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mappin
                 host_scores[name] = accuracy(gene_model, tokenizer, rows)
         return host_scores[name]
 
-    skill_host = host_acc("__skill__", test_rows)
+    test_rows = list(test_rows)
+    with gene_model.disable_adapter():
+        hits = {"host": exact_match(gene_model, tokenizer, test_rows)}
+    hits["gene"] = exact_match(gene_model, tokenizer, test_rows)
+    if donor is not None:
+        hits["donor"] = exact_match(donor, tokenizer, test_rows)
+
+    def mean(values: Sequence[bool]) -> float:
+        return sum(values) / max(len(values), 1)
+
+    # Prompts flagged ``heldout`` use templates the distillation never saw: reported apart.
+    by_template = None
+    flags = [bool(r.get("heldout", False)) for r in test_rows]
+    if any(flags) and not all(flags):
+        by_template = {group: {who: (mean([h for h, f in zip(hits[who], flags) if f == want]) if who in hits else None)
+                               for who in ("host", "donor", "gene")}
+                       for group, want in (("seen", False), ("heldout", True))}
     others = {name: {"host": host_acc(name, rows), "gene": accuracy(gene_model, tokenizer, rows)}
               for name, rows in other_tests.items()}
-    return Fidelity(host=skill_host, donor=None if donor is None else accuracy(donor, tokenizer, test_rows),
-                    gene=accuracy(gene_model, tokenizer, test_rows), other_skills=others,
-                    num_test_prompts=len(test_rows))
+    return Fidelity(host=mean(hits["host"]), donor=mean(hits["donor"]) if donor is not None else None,
+                    gene=mean(hits["gene"]), other_skills=others, num_test_prompts=len(test_rows),
+                    by_template=by_template)
