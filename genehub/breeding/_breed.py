@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import BreedingError, UsageError
+from ..errors import UsageError
 from . import gate as _gate
 from .methods import BreedingMethod, get_method
 from .parents import Parent, load_parent

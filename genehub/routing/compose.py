@@ -22,7 +22,7 @@ import torch
 
 from ..errors import RouterError, UsageError
 from ..hosts import HostInfo, describe_host, load_host, require_compatible
-from .genes import BASE_ADAPTER, GeneRef, load_gene, require_fit
+from .genes import BASE_ADAPTER, GeneRef, load_gene, load_genes, require_fit
 from .router import Router, RoutingDecision
 
 Mode = Literal["top1", "topk"]
@@ -239,12 +239,7 @@ def compose(host: str | Path, genes: Sequence[str | Path | GeneRef], router: Rou
 
     if mode not in ("top1", "topk"):
         raise UsageError(f"Unknown mode {mode!r}.", hint="Use 'top1' or 'topk'.")
-    if not genes:
-        raise UsageError("compose needs at least one gene.", hint="Pass gene directories.")
-    refs = [g if isinstance(g, GeneRef) else load_gene(g) for g in genes]
-    names = [r.name for r in refs]
-    if len(set(names)) != len(names):
-        raise UsageError(f"Two genes share a name: {names}.", hint="Rename one in its gene.json.")
+    refs = load_genes(genes, what="compose")
     host_info = describe_host(host)
     for ref in refs:
         require_fit(ref, host_info)  # the card's host, before spending time on loading the model

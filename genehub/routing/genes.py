@@ -81,6 +81,17 @@ def load_gene(gene_dir: str | Path) -> GeneRef:
     return GeneRef(path=gene_dir, name=_adapter_name(str(card["name"])), revision=gene_revision(gene_dir), card=card)
 
 
+
+def load_genes(genes: Any, *, what: str) -> list[GeneRef]:
+    """Load gene directories (or pass ``GeneRef``s through), refusing an empty list and duplicate names."""
+    if not genes:
+        raise UsageError(f"{what} needs at least one gene.", hint="Pass one or more gene directories.")
+    refs = [g if isinstance(g, GeneRef) else load_gene(g) for g in genes]
+    names = [r.name for r in refs]
+    if len(set(names)) != len(names):
+        raise UsageError(f"Two genes share a name: {names}.", hint="Rename one in its gene.json.")
+    return refs
+
 def _adapter_shapes(gene: GeneRef) -> dict[str, tuple[int, ...]]:
     from safetensors import safe_open
 

@@ -30,7 +30,7 @@ from .._resources import schema_path
 from ..errors import CardValidationError, NotFoundError, RouterError, UsageError
 from ..hosts import HostInfo, describe_host, load_host, require_compatible
 from .features import host_features
-from .genes import NONE, GeneRef, load_gene
+from .genes import NONE, GeneRef, load_genes
 
 SCHEMA_FILE = "router.schema.json"
 SCHEMA_VERSION = "1.0"
@@ -149,12 +149,8 @@ class Router:
             IncompatibleError: a gene was made for another host.
         """
         start = time.perf_counter()
-        if not genes:
-            raise UsageError("A router needs at least one gene.", hint="Pass one or more gene directories.")
-        refs = [g if isinstance(g, GeneRef) else load_gene(g) for g in genes]
+        refs = load_genes(genes, what="A router")
         names = [g.name for g in refs]
-        if len(set(names)) != len(names):
-            raise UsageError(f"Two genes share a name: {names}.", hint="Rename one in its gene.json.")
         if isinstance(host, HostInfo):
             if model is None or tokenizer is None:
                 raise UsageError("Router.train got a HostInfo without the loaded model and tokenizer.",
