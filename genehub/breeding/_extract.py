@@ -25,6 +25,7 @@ def extract_lora(model_dir: Any, base_dir: Any, *, rank: int = 8,
     from peft import LoraConfig, get_peft_model
 
     from ..hosts import load_host
+    from ..lorafy.svd import fill_lora_from_delta
 
     tuned, _ = load_host(model_dir)
     base, _ = load_host(base_dir)
@@ -43,15 +44,9 @@ def extract_lora(model_dir: Any, base_dir: Any, *, rank: int = 8,
                                     hint="Pass the model's own base with --base.")
             w_base = module.base_layer.weight
             delta = tuned_params[key] - w_base
-            u, s, vh = torch.linalg.svd(delta.float(), full_matrices=False)
-            r = min(rank, s.numel())
-            root = s[:r].sqrt()
-            module.lora_A["default"].weight.zero_()
-            module.lora_B["default"].weight.zero_()
-            module.lora_A["default"].weight[:r] = root[:, None] * vh[:r]
-            module.lora_B["default"].weight[:, :r] = u[:, :r] * root[None, :]
-            kept += float((s[:r] ** 2).sum())
-            total += float((s**2).sum())
+            module_kept, module_total = fill_lora_from_delta(module, delta)
+            kept += module_kept
+            total += module_total
             cosines.append(float(torch.nn.functional.cosine_similarity(tuned_params[key].flatten(), w_base.flatten(), dim=0)))
             layer = int(key.split("layers.")[1].split(".")[0])
             kind = "mlp" if ".mlp." in key else "attn"

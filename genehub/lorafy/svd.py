@@ -18,6 +18,24 @@ from .distill import lora_model
 
 
 @torch.no_grad()
+def fill_lora_from_delta(module: Any, delta: torch.Tensor, adapter: str = "default") -> tuple[float, float]:
+    """Set one LoRA layer to the truncated SVD of ``delta`` (``B @ A * scale ~ delta``).
+
+    Returns:
+        ``(kept, total)``: the squared singular values kept at the LoRA's rank, and all of them.
+    """
+    u, s, vh = torch.linalg.svd(delta.float(), full_matrices=False)
+    a, b = module.lora_A[adapter].weight, module.lora_B[adapter].weight
+    r = min(a.shape[0], s.numel())
+    root = s[:r].sqrt()
+    a.zero_()
+    b.zero_()
+    a[:r] = (root[:, None] * vh[:r]).to(a.dtype)
+    b[:, :r] = (u[:, :r] * root[None, :] / module.scaling[adapter]).to(b.dtype)
+    return float((s[:r] ** 2).sum()), float((s**2).sum())
+
+
+@torch.no_grad()
 def svd_lora(student: Any, donor: Any) -> dict[str, float]:
     """Fill ``student``'s LoRA (from :func:`lora_model`) with the truncated SVD of ``donor - host``.
 
@@ -39,17 +57,9 @@ def svd_lora(student: Any, donor: Any) -> dict[str, float]:
         delta = (donor_params[key] - base).float()
         if type(module.base_layer).__name__ == "Conv1D":  # GPT-2 stores weights transposed
             delta = delta.T
-        u, s, vh = torch.linalg.svd(delta, full_matrices=False)
-        a, b = lora_a["default"].weight, module.lora_B["default"].weight
-        r = min(a.shape[0], s.numel())
-        scale = module.scaling["default"]
-        root = s[:r].sqrt()
-        a.zero_()
-        b.zero_()
-        a[:r] = (root[:, None] * vh[:r]).to(a.dtype)
-        b[:, :r] = (u[:, :r] * root[None, :] / scale).to(b.dtype)
-        kept += float((s[:r] ** 2).sum())
-        total += float((s**2).sum())
+        module_kept, module_total = fill_lora_from_delta(module, delta)
+        kept += module_kept
+        total += module_total
         count += 1
     return {"energy_kept": kept / total if total > 0 else 1.0, "modules": count}
 
