@@ -1,10 +1,12 @@
 """Benchmark gene extraction (genehub.lorafy) against mergekit-extract-lora on a zoo preset.
 
-For each donor of the preset: the distilled gene (default config, lambda=0, q/v only, and the defaults
+For each donor of the preset: the distilled gene (default config; 100 preservation rows per skill, the
+earlier default; the top half of the layers instead of the circuit; lambda=0; q/v only; the defaults
 before issue 5's fidelity work), the data-free SVD gene at the circuit, and `mergekit-extract-lora` (same
-rank, every module) on the same donor/host, all scored on the same held-out test prompts. Prints one table (method, size, skill
-accuracy, other-skill accuracy, time), then homology per layer for donor-vs-host (related) and
-donor-vs-heterologous (unrelated).
+rank, every module) on the same donor/host, all scored on the same test prompts (half written with
+held-out templates). Prints one table (method, size, skill accuracy, other-skill accuracy with the
+worst drop on seen and held-out phrasings, time), then homology per layer for donor-vs-host (related)
+and donor-vs-heterologous (unrelated).
 
     python bench/bench_extract.py --preset tiny
     python bench/bench_extract.py --preset demo --variants "distill,distill old-defaults"
@@ -76,8 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     rows, homology_rows = [], []
     work = Path(tempfile.mkdtemp(prefix="bench-extract-"))
     defaults = ExtractConfig()
+    num_layers = load_host(z.host)[0].config.num_hidden_layers
+    top_half = tuple(range(num_layers // 2, num_layers))
     variants = [
         ("distill", dict(method="distill")),
+        ("distill n_preserve=100", dict(method="distill", n_preserve=100)),  # the default before this change
+        (f"distill layers {','.join(map(str, top_half))}", dict(method="distill", layers=top_half)),
         ("distill lambda=0", dict(method="distill", lam=0.0)),
         ("distill q,v", dict(method="distill", modules=("q_proj", "v_proj"))),
         ("distill old-defaults", dict(method="distill", **OLD_DEFAULTS)),
@@ -116,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                     "other host": sum(host_other.values()) / len(host_other),
                     "other gene": sum(v["gene"] for v in fid["other_skills"].values()) / len(host_other),
                     "worst drop": max(v["host"] - v["gene"] for v in fid["other_skills"].values()),
+                    "worst drop seen": card["extra"]["lorafy"]["worst_other_drop_by_template"]["seen"],
+                    "worst drop held-out": card["extra"]["lorafy"]["worst_other_drop_by_template"]["heldout"],
                     "time s": seconds,
                 })
             mk = _mergekit(donor, z.host, work / f"{skill}-mergekit", rank)

@@ -158,13 +158,18 @@ def _latency_fns(comp: Any, bare: Any, prompts: list[str], oracle: list[str | No
                 return model(**enc(), **kw) if kind == "forward" else model.generate(**enc(), **gen, **kw)
         return fn
 
+    from genehub.routing import Composition
+
+    # The same genes and router on the same PeftModel, run by PEFT's mixed adapter batches.
+    with_peft = Composition(comp.model, tok, comp.host_info, comp.genes, comp.router, engine="peft")
     fns: dict[str, Callable[[], Any]] = {"bare host": run(bare)}
-    if kind == "forward":
-        fns["genehub router"] = lambda: comp.logits(prompts)
-        fns["oracle routing"] = lambda: comp.logits(prompts, genes=oracle)
-    else:
-        fns["genehub router"] = lambda: comp.generate(prompts, **COMP_GEN)
-        fns["oracle routing"] = lambda: comp.generate(prompts, genes=oracle, **COMP_GEN)
+    for suffix, c in (("", comp), (" (peft engine)", with_peft)):
+        if kind == "forward":
+            fns["genehub router" + suffix] = lambda c=c: c.logits(prompts)
+            fns["oracle routing" + suffix] = lambda c=c: c.logits(prompts, genes=oracle)
+        else:
+            fns["genehub router" + suffix] = lambda c=c: c.generate(prompts, **COMP_GEN)
+            fns["oracle routing" + suffix] = lambda c=c: c.generate(prompts, genes=oracle, **COMP_GEN)
     fns["router only"] = lambda: comp.route(prompts)
     for label, model in extra.items():
         fns[label] = run(model)
@@ -261,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--donor-steps", type=int, default=150, help="training steps of the extra donors")
     parser.add_argument("--xlora-steps", type=int, default=300, help="X-LoRA classifier training steps")
     parser.add_argument("--no-xlora", action="store_true", help="skip X-LoRA (it is reported as not run)")
+    parser.add_argument("--no-host-sizes", action="store_true",
+                        help="skip the latency-vs-host-size section (random-weight hosts up to ~13M parameters)")
     args = parser.parse_args(argv)
     scale = args.scale if args.scale is not None else DEFAULT_SCALE.get(args.preset, [2, 4, 8])
 
@@ -297,9 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         others["x-lora"] = "not run (--no-xlora)"
     else:
         print("  training X-LoRA's classifier ...", file=sys.stderr)
-        from genehub.zoo import general_dataset
+        from genehub.routing import default_none_rows
 
-        none_rows = list(general_dataset(n=256, seed=0, split="train"))  # the router's default "none" prompts
+        none_rows = default_none_rows(skills)  # the router's default "none" prompts, with their answers
         xmodel, _, info = train_xlora(z.host, genes, xlora_training_rows(genes, none_rows), steps=args.xlora_steps)
         others["x-lora"] = xmodel
         report["xlora"] = info
@@ -309,6 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     report["latency"] = _latency(comp, bare, rows, names_of, args.batches, args.reps, args.gen_reps, timed)
     del others, timed
     report["scaling"] = _scaling(z, skills, scale, args, bare)
+    if not args.no_host_sizes:
+        from _routing_hostsize import host_size_latency
+
+        print("  latency against host size ...", file=sys.stderr)
+        pool = [r["prompt"] for rs in rows.values() for r in rs]
+        report["host_sizes"] = host_size_latency(pool, [b for b in args.batches if b > 1] or args.batches,
+                                                 args.reps, args.gen_reps, _interleaved, _ratios)
     report["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     report["seconds"] = round(time.perf_counter() - started, 1)
 

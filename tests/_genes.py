@@ -31,11 +31,11 @@ def make_gene(host: str | Path, donor: str | Path, skill: str, out: str | Path, 
               rank: int = RECIPE["rank"], steps: int = RECIPE["steps"], lr: float = RECIPE["lr"],
               seed: int = RECIPE["seed"], n_examples: int = RECIPE["n_examples"]) -> Path:
     """Write a gene for ``skill`` on ``host`` distilled from ``donor`` (SVD init + short fine-tune)."""
-    import torch
     from peft import LoraConfig, get_peft_model
 
     from genehub.gene import example_card, write_gene
     from genehub.hosts import content_hash, describe_host, load_host
+    from genehub.lorafy.svd import fill_lora_from_delta
     from genehub.zoo import accuracy, skill_dataset
     from genehub.zoo.train import TrainConfig, train
 
@@ -44,13 +44,10 @@ def make_gene(host: str | Path, donor: str | Path, skill: str, out: str | Path, 
     host_state = {k: v.clone() for k, v in model.state_dict().items()}
     peft_model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=rank, target_modules=list(TARGET_MODULES),
                                                   lora_dropout=0.0))
-    with torch.no_grad():
-        for module_name, module in peft_model.named_modules():
-            if hasattr(module, "lora_A") and "default" in module.lora_A:
-                key = module_name.split("base_model.model.", 1)[-1] + ".weight"
-                u, s, vh = torch.linalg.svd(donor_state[key] - host_state[key], full_matrices=False)
-                module.lora_B["default"].weight.copy_(u[:, :rank] * s[:rank].sqrt())
-                module.lora_A["default"].weight.copy_(s[:rank].sqrt()[:, None] * vh[:rank])
+    for module_name, module in peft_model.named_modules():
+        if hasattr(module, "lora_A") and "default" in module.lora_A:
+            key = module_name.split("base_model.model.", 1)[-1] + ".weight"
+            fill_lora_from_delta(module, donor_state[key] - host_state[key])
     # heldout_share=0: nothing genehub trains ever sees a held-out template.
     train(peft_model, tokenizer, TrainConfig(mixture={skill: 1.0}, steps=steps, lr=lr, warmup=10, seed=seed,
                                              batch_size=RECIPE["batch_size"], heldout_share=0.0))

@@ -57,6 +57,14 @@ def test_fidelity_splits_seen_and_heldout_templates(sort_gene):
     # On the templates it was distilled on, the gene recovers much more of the donor's gain.
     assert split["seen"]["gene"] >= split["seen"]["host"] + 0.2
     assert lorafy["recovered_share_seen"] >= 0.35
+    # Other skills are split the same way, and the overall figure is their mix.
+    others = lorafy["other_skills_by_template"]
+    assert set(others["seen"]) == set(others["heldout"]) == set(card["fidelity"]["other_skills"])
+    worst = {g: max([v["host"] - v["gene"] for v in others[g].values()] + [0.0]) for g in ("seen", "heldout")}
+    assert lorafy["worst_other_drop_by_template"] == pytest.approx(worst)
+    for name, overall in card["fidelity"]["other_skills"].items():
+        lo, hi = sorted(others[g][name]["gene"] for g in ("seen", "heldout"))
+        assert lo - 1e-6 <= overall["gene"] <= hi + 1e-6
 
 
 def test_card_records_every_stage(sort_gene):
@@ -123,8 +131,28 @@ def test_cli_extract_svd(tiny_zoo, tmp_path, capsys):
     assert card["adapter"]["rank"] == 4
 
 
+def test_chosen_layers_replace_the_circuit_in_the_adapter_only(tiny_zoo, tmp_path, capsys):
+    from genehub.cli import main
+    from genehub.gene import load_card
+
+    out = tmp_path / "g"
+    code = main(["extract", "--donor", str(tiny_zoo.donors["sort"]), "--host", str(tiny_zoo.host), "--skill", "sort",
+                 "--out", str(out), "--layers", "1", "--steps", "20", "--n-preserve", "50", "--other-skills", "copy",
+                 "--json"])
+    assert code == 0
+    card = load_card(out)
+    assert card["adapter"]["layers"] == [1]
+    assert card["circuit"]["layers"] and card["circuit"]["components"]  # still located and recorded
+    assert card["lineage"]["hyperparameters"]["layers"] == [1]
+    assert card["lineage"]["hyperparameters"]["n_preserve"] == 50
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert {name.split(".layers.")[1].split(".")[0] for name in config["target_modules"]} == {"1"}
+    assert len(config["target_modules"]) == 7  # q, k, v, o, gate, up, down of layer 1
+
+
 @pytest.mark.parametrize("argv, match", [
     (["--skill", "no-such.jsonl"], "No skill data"),
+    (["--layers", "0,7"], "outside the host"),
     (["--method", "svd", "--host-is-donor"], "no better than the host"),
 ])
 def test_cli_errors_are_one_line(tiny_zoo, tmp_path, capsys, argv, match):

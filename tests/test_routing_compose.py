@@ -16,9 +16,9 @@ from genehub.zoo import skill_dataset
 PROMPTS = {"sort": ["sort hello:", "S:qwerty="], "upper": ["upper abcde:", "U:zyx="], None: ["copy abc:", "L:hello="]}
 
 
-@pytest.fixture(scope="module")
-def comp(tiny_zoo, zoo_genes):  # noqa: F811
-    return compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]])
+@pytest.fixture(scope="module", params=["fused", "peft"])
+def comp(tiny_zoo, zoo_genes, request):  # noqa: F811
+    return compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], engine=request.param)
 
 
 def _bare_logits(host, prompts):
@@ -67,8 +67,46 @@ def test_routed_generation_solves_each_skill(comp):
         assert all(abs(sum(o.decision.probabilities.values()) - 1) < 1e-4 for o in out)
 
 
+def test_fused_engine_equals_peft_mixed_batches(tiny_zoo, zoo_genes):  # noqa: F811
+    genes = [zoo_genes["sort"], zoo_genes["upper"]]
+    fused = compose(tiny_zoo.host, genes, engine="fused")
+    peft = compose(tiny_zoo.host, genes, fused.router, engine="peft")
+    prompts = [p for ps in PROMPTS.values() for p in ps]
+    mask = fused.tokenizer(prompts, return_tensors="pt", padding=True)["attention_mask"].bool()
+    a, b = fused.logits(prompts), peft.logits(prompts)  # routed: sort, upper and none rows in one batch
+    for i in range(len(prompts)):
+        torch.testing.assert_close(a[i][mask[i]], b[i][mask[i]], rtol=1e-4, atol=1e-5)
+    assert [g.text for g in fused.generate(prompts, max_new_tokens=8)] == \
+        [g.text for g in peft.generate(prompts, max_new_tokens=8)]
+    # A weighted row is exactly sum_i w_i B_i A_i: PEFT's "cat" merge of the same weights.
+    enc = fused._encode(prompts)
+    pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+    peft.model.add_weighted_adapter(["sort-gene", "upper-gene"], [0.6, 0.4], adapter_name="mix", combination_type="cat")
+    with torch.no_grad():
+        merged = peft.model(**enc, position_ids=pos, adapter_names=["mix"] * len(prompts)).logits
+        with fused._fused.apply([{"sort-gene": 0.6, "upper-gene": 0.4}] * len(prompts)):
+            mixed = fused.model(**enc, position_ids=pos).logits
+    torch.testing.assert_close(mixed[mask], merged[mask], rtol=1e-4, atol=1e-5)
+    # After a fused call the LoRA layers run PEFT's own forward again.
+    assert not any("forward" in vars(m) for m in fused.model.modules())
+
+
+def test_fused_engine_refuses_lora_variants(tiny_zoo, zoo_genes, tmp_path):  # noqa: F811
+    from peft import LoraConfig, get_peft_model
+
+    from genehub.hosts import load_host
+    from genehub.routing.fused import FusedGenes
+
+    model, _ = load_host(tiny_zoo.host)
+    dora = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"], use_dora=True), adapter_name="d")
+    with pytest.raises(RouterError, match="DoRA") as err:
+        FusedGenes(dora, ["d"])
+    assert "engine='peft'" in err.value.hint
+
+
 def test_topk_mode_mixes_genes_by_router_weight(tiny_zoo, zoo_genes):  # noqa: F811
-    comp = compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], mode="topk", top_k=2, threshold=0.0)
+    comp = compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], mode="topk", top_k=2, threshold=0.0,
+                   engine="peft")
     decisions = comp.route(PROMPTS["sort"] + PROMPTS["upper"])
     names = comp.adapter_names(decisions)
     for d, n in zip(decisions, names):
@@ -170,3 +208,21 @@ def test_router_features_through_the_composition_equal_the_bare_host_and_leave_n
     # The composition's own tokenization is reused by the router and gives the same decisions.
     enc = comp._encode(prompts)
     assert [d.gene for d in comp.route(prompts, encoding=enc)] == [d.gene for d in comp.route(prompts)]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run where one is)")
+def test_engines_agree_on_cuda(tiny_zoo, zoo_genes):  # noqa: F811
+    genes = [zoo_genes["sort"], zoo_genes["upper"]]
+    fused = compose(tiny_zoo.host, genes, engine="fused")
+    peft = compose(tiny_zoo.host, genes, fused.router, engine="peft")
+    prompts = [p for ps in PROMPTS.values() for p in ps]
+    on_cpu = [(g.gene, g.text) for g in fused.generate(prompts, max_new_tokens=8)]
+    fused.model.to("cuda")
+    peft.model.to("cuda")
+    mask = fused.tokenizer(prompts, return_tensors="pt", padding=True)["attention_mask"].bool()
+    a, b = fused.logits(prompts).cpu(), peft.logits(prompts).cpu()
+    assert fused._fused.layers[0].a_cat.is_cuda  # the engine followed the model to the GPU
+    for i in range(len(prompts)):
+        torch.testing.assert_close(a[i][mask[i]], b[i][mask[i]], rtol=1e-3, atol=1e-4)
+    assert [(g.gene, g.text) for g in fused.generate(prompts, max_new_tokens=8)] == on_cpu
+    assert [(g.gene, g.text) for g in peft.generate(prompts, max_new_tokens=8)] == on_cpu

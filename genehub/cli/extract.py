@@ -8,6 +8,13 @@ from typing import Any
 from ._common import add_command, print_table
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer numbers like 2,3, got {text!r}") from None
+
+
 def _csv(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
@@ -34,6 +41,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--target-share", type=float,
                         help="share of the donor's advantage the circuit must restore (default 0.95)")
     parser.add_argument("--modules", type=_csv, help="only these linear layers in the circuit, e.g. q_proj,v_proj")
+    parser.add_argument("--layers", type=_ints,
+                        help="adapt these decoder layers instead of the located circuit, e.g. 2,3")
+    parser.add_argument("--n-preserve", type=int, help="rows per other skill for the preservation term (default 1000)")
     parser.add_argument("--rank", type=int, help="LoRA rank (default 16)")
     parser.add_argument("--alpha", type=float, help="LoRA alpha (default 32)")
     parser.add_argument("--init", choices=("random", "svd"),
@@ -55,8 +65,8 @@ def _extract(args: argparse.Namespace) -> int:
     from ..lorafy import ExtractConfig, extract
     from ._common import print_json
 
-    tuned = {k: getattr(args, k) for k in ("target_share", "rank", "alpha", "init", "lam", "steps", "lr")
-             if getattr(args, k) is not None}
+    tuned = {k: getattr(args, k) for k in ("target_share", "layers", "rank", "alpha", "init", "lam", "steps", "lr",
+                                           "n_preserve") if getattr(args, k) is not None}
     config = ExtractConfig(method=args.method, modules=args.modules, other_skills=args.other_skills, name=args.name,
                            skill=args.skill_name, license=args.license, seed=args.seed, progress=not args.json,
                            **tuned)

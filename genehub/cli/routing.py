@@ -81,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
 
     prompts = _read_prompts(args)
     comp = compose(args.host, args.genes, args.router, mode="topk" if args.top_k > 1 else "top1",
-                   top_k=max(args.top_k, 1))
+                   top_k=max(args.top_k, 1), engine=args.engine)
     rows: list[dict[str, Any]] = []
     for start in range(0, len(prompts), args.batch_size):
         for g in comp.generate(prompts[start:start + args.batch_size], max_new_tokens=args.max_new_tokens):
@@ -133,6 +133,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--router", default=None, help="router directory (default: train one now, seconds)")
     p.add_argument("--file", default=None, help="read prompts from this file, one per line")
     p.add_argument("--top-k", type=int, default=1, help="mix the top K genes weighted by the router (default 1)")
+    p.add_argument("--engine", choices=("fused", "peft"), default="fused",
+                   help="how a mixed batch runs: fused (default, faster) or PEFT's mixed adapter batches; same outputs")
     p.add_argument("--max-new-tokens", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--json", action="store_true", help="print rows with the routing probabilities as JSON")

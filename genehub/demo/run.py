@@ -133,10 +133,8 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
         _say(f"pulled and verified {len(installed)} genes into {store.root}")
 
     with clock.stage("router"):
-        # "none" = what the host already does without a gene: every other skill of the host, seen phrasings.
-        none_prompts = [row["prompt"] for s in zoo_lib.HOST_SKILLS if s not in skills
-                        for row in zoo_lib.skill_dataset(s, n_train=64, n_validation=1, n_test=1)["train"]]
-        router = Router.train(zoo.host, list(installed.values()), none_prompts=none_prompts, seed=config.seed)
+        # "none" (the default): what the host already does without a gene, every other host skill.
+        router = Router.train(zoo.host, list(installed.values()), seed=config.seed)
         router.save(out / "router")
     with clock.stage("compose"):
         composition = compose(zoo.host, list(installed.values()), router)

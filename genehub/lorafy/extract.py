@@ -37,6 +37,9 @@ class ExtractConfig:
         target_share: share of the donor's advantage the circuit must restore (activation patching).
         modules: keep only these linear layers inside the circuit's blocks (e.g. ``("q_proj", "v_proj")``);
             None adapts every linear layer of each selected attention/MLP block.
+        layers: adapt the attention and MLP blocks of these decoder layers instead of the located circuit
+            (which is still located and recorded). On the demo zoo, leaving out the circuit's layer 0
+            keeps every other skill within 4 points but recovers less of the skill (see bench_extract).
         rank, alpha: LoRA rank and alpha.
         init: how the distilled LoRA starts: ``"svd"`` (the truncated SVD of the donor-minus-host weights
             on the circuit's modules, the ``svd`` method's gene, then distilled) or ``"random"`` (PEFT's
@@ -46,7 +49,10 @@ class ExtractConfig:
         other_skills: zoo skills the gene must leave alone (preservation data, contrast prompts and
             the fidelity table); None: every zoo host skill except this one.
         n_circuit: validation prompts for circuit location, homology and the causal check.
-        n_other: rows per other skill (preservation: train split; fidelity: test split).
+        n_other: test rows per other skill for the fidelity table.
+        n_preserve: train rows per other skill for the preservation term (generated for zoo skills). With
+            100, the gene kept the host's answers on those words only (demo sort gene: reverse -14 points
+            on seen phrasings); with 1000, -4.
         n_examples: train prompts written to examples.jsonl for the router.
         name, skill, version, summary: the card's identity (defaults from the skill's name).
         license: SPDX licence of both parents when their folders do not say (the zoo's do).
@@ -59,6 +65,7 @@ class ExtractConfig:
     method: Method = "distill"
     target_share: float = 0.95
     modules: tuple[str, ...] | None = None
+    layers: tuple[int, ...] | None = None
     rank: int = 16
     alpha: float = 32.0
     init: Literal["svd", "random"] = "random"
@@ -69,6 +76,7 @@ class ExtractConfig:
     other_skills: tuple[str, ...] | None = None
     n_circuit: int = 64
     n_other: int = 100
+    n_preserve: int = 1000
     n_examples: int = 64
     name: str | None = None
     skill: str | None = None
@@ -189,16 +197,27 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
     _say(config, f"homology over the circuit: {homology.aggregate:.3f}; host with the donor's circuit patched in: "
                  f"{homology.causal_check['patched']:.2f} (host {homology.causal_check['host']:.2f})")
 
-    # 3. The gene, only at the circuit's modules.
-    module_names = linear_modules(host_model, circuit.keys, only=config.modules)
+    # 3. The gene, only at the circuit's modules (or the layers the user chose).
+    keys = circuit.keys
+    if config.layers:
+        num_layers = len(decoder_layers(host_model))
+        bad = [i for i in config.layers if not 0 <= i < num_layers]
+        if bad:
+            raise ExtractionError(f"Layers {bad} are outside the host's 0..{num_layers - 1}.",
+                                  hint=f"Pick layers between 0 and {num_layers - 1}, or leave layers unset.")
+        keys = [(i, kind) for i in sorted(set(config.layers)) for kind in ("attn", "mlp")]
+    adapted_layers = sorted({i for i, _ in keys})
+    module_names = linear_modules(host_model, keys, only=config.modules)
     student = lora_model(host_model, module_names, rank=config.rank, alpha=config.alpha, seed=config.seed)
     hyper: dict[str, Any] = {"method": config.method, "rank": config.rank, "alpha": config.alpha,
-                             "target_share": config.target_share}
+                             "target_share": config.target_share, "n_preserve": config.n_preserve}
+    if config.layers:
+        hyper["layers"] = adapted_layers
     method_extra: dict[str, Any] = {}
     if config.method == "distill":
         if config.init == "svd":
             method_extra.update({f"init_{k}": round(v, 6) for k, v in svd_lora(student, donor_model).items()})
-        preserve = interleave(zoo_rows(others, "train", config.n_other)) if others else []
+        preserve = interleave(zoo_rows(others, "train", config.n_preserve)) if others else []
         dcfg = DistillConfig(rank=config.rank, alpha=config.alpha, lam=config.lam, steps=config.steps,
                              lr=config.lr, batch_size=config.batch_size, seed=config.seed, progress=config.progress)
         losses = distill(student, donor_model, tokenizer, skill.rows("train"), preserve, dcfg)
@@ -221,6 +240,7 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
     layer0 = decoder_layers(host_model)[0]
     block_names = {k: block_name(layer0, k) for k in ("attn", "mlp")}
     name = config.name or f"{skill.name}-gene"
+    where = "at the layers chosen by the user" if config.layers else "at the circuit found by activation patching"
     card = {
         "schema_version": SCHEMA_VERSION,
         "name": name,
@@ -228,8 +248,7 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
         "summary": config.summary or f"Adds the '{skill.name}' skill to {host_info.repo_id}.",
         "description": (f"A LoRA gene carrying the '{skill.name}' skill of {donor_info.repo_id}, "
                         f"{'distilled' if config.method == 'distill' else 'approximated by SVD'} into "
-                        f"{host_info.repo_id} at the circuit found by activation patching "
-                        f"(layers {circuit.layers}, modules {', '.join(short)})."),
+                        f"{host_info.repo_id} {where} (layers {adapted_layers}, modules {', '.join(short)})."),
         "skill": skill.name,
         "host": host_info.to_dict(),
         "parents": [
@@ -241,7 +260,7 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
         "homology": homology.to_card(),
         "fidelity": fidelity.to_card(),
         "adapter": {"type": "lora", "rank": config.rank, "alpha": config.alpha, "target_modules": short,
-                    "layers": circuit.layers, "size_bytes": 0},
+                    "layers": adapted_layers, "size_bytes": 0},
         "license": {"spdx": verdict.effective, "rule": verdict.rule},
         "data_use": {"restrictions": list(config.data_use)},
         "lineage": {"recipe": f"genehub.lorafy.{config.method}", "hyperparameters": hyper, "seed": config.seed,
@@ -254,6 +273,8 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
             "logprob_gap_per_prompt": round(circuit.logprob_gap, 6), "blocks": block_names,
             "adapted_modules": module_names, "recovered_share": fidelity.recovered,
             "fidelity_by_template": fidelity.by_template, "recovered_share_seen": fidelity.recovered_on("seen"),
+            "other_skills_by_template": fidelity.other_by_template,
+            "worst_other_drop_by_template": {g: fidelity.worst_other_drop_on(g) for g in ("seen", "heldout")},
             "homology_sign": "pca_cosine is |cos| (a principal component has no sign); mean_diff_cosine is signed",
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
             **method_extra,

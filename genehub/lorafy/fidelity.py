@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..zoo.evaluate import accuracy, exact_match
+from ..zoo.evaluate import exact_match
 
 
 @dataclass
@@ -25,6 +25,14 @@ class Fidelity:
     num_test_prompts: int
     metric: str = "exact_match"
     by_template: dict[str, dict[str, float | None]] | None = None
+    other_by_template: dict[str, dict[str, dict[str, float]]] | None = None
+
+    def worst_other_drop_on(self, group: str) -> float | None:
+        """:attr:`worst_other_drop` on one template group (``"seen"`` or ``"heldout"``) of the other skills."""
+        rows = (self.other_by_template or {}).get(group)
+        if not rows:
+            return None
+        return max([v["host"] - v["gene"] for v in rows.values()] + [0.0])
 
     def recovered_on(self, group: str) -> float | None:
         """:attr:`recovered` on one template group of :attr:`by_template` (``"seen"`` or ``"heldout"``)."""
@@ -70,12 +78,6 @@ def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mappin
     host_scores = dict(host_scores or {})
     other_tests = dict(other_tests or {})
 
-    def host_acc(name: str, rows: Sequence[Mapping[str, Any]]) -> float:
-        if name not in host_scores:
-            with gene_model.disable_adapter():
-                host_scores[name] = accuracy(gene_model, tokenizer, rows)
-        return host_scores[name]
-
     test_rows = list(test_rows)
     with gene_model.disable_adapter():
         hits = {"host": exact_match(gene_model, tokenizer, test_rows)}
@@ -93,8 +95,24 @@ def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mappin
         by_template = {group: {who: (mean([h for h, f in zip(hits[who], flags) if f == want]) if who in hits else None)
                                for who in ("host", "donor", "gene")}
                        for group, want in (("seen", False), ("heldout", True))}
-    others = {name: {"host": host_acc(name, rows), "gene": accuracy(gene_model, tokenizer, rows)}
-              for name, rows in other_tests.items()}
+    # Other skills, host vs gene, also split by template group when the rows say which is which.
+    others, other_by_template = {}, {"seen": {}, "heldout": {}}
+    for name, rows in other_tests.items():
+        rows = list(rows)
+        flags = [bool(r.get("heldout", False)) for r in rows]
+        split = any(flags) and not all(flags)
+        gene_hits = exact_match(gene_model, tokenizer, rows)
+        host_hits = None
+        if split or name not in host_scores:
+            with gene_model.disable_adapter():
+                host_hits = exact_match(gene_model, tokenizer, rows)
+            host_scores.setdefault(name, mean(host_hits))
+        others[name] = {"host": host_scores[name], "gene": mean(gene_hits)}
+        if split and host_hits is not None:
+            for group, want in (("seen", False), ("heldout", True)):
+                other_by_template[group][name] = {
+                    who: mean([h for h, f in zip(hits_, flags) if f == want])
+                    for who, hits_ in (("host", host_hits), ("gene", gene_hits))}
     return Fidelity(host=mean(hits["host"]), donor=mean(hits["donor"]) if donor is not None else None,
                     gene=mean(hits["gene"]), other_skills=others, num_test_prompts=len(test_rows),
-                    by_template=by_template)
+                    by_template=by_template, other_by_template=other_by_template if other_by_template["seen"] else None)

@@ -56,10 +56,20 @@ def _digest(labelled: Sequence[tuple[str, str]]) -> str:
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _default_none_prompts(n: int, seed: int) -> list[str]:
-    from ..zoo import general_dataset
+def default_none_rows(covered: Sequence[str], *, per_skill: int = 256, seed: int = 0) -> list[dict[str, Any]]:
+    """The router's default "none" rows (prompt, answer, skill): every zoo host skill that no gene covers.
 
-    return list(general_dataset(n=n, seed=seed, split="train")["prompt"])
+    What the host already does without a gene is exactly what "none" means; the more of it the head
+    sees, the less it mistakes an unfamiliar phrasing of a host skill for a gene's skill. Held-out
+    routing on the tiny zoo (2 genes, 149 bench prompts): 96.6% with the three general skills as "none",
+    97.3% with 64 prompts of every uncovered host skill, 98.7% with 256; on the demo zoo (1,043 prompts,
+    feature layer 3): 89.5% with 64, 92.9% with 256. The zoo's skills are plain text, so this default
+    works for any host; pass your own ``none_prompts`` to describe what your host does.
+    """
+    from ..zoo.skills import GENERAL_SKILLS, HOST_SKILLS, sample
+
+    skills = [s for s in HOST_SKILLS if s not in set(covered)] or list(GENERAL_SKILLS)
+    return sample(skills, per_skill * len(skills), seed=seed * 1000 + 11)  # seen phrasings only
 
 
 def _fit_head(x: torch.Tensor, y: torch.Tensor, n_classes: int, *, steps: int, lr: float, weight_decay: float,
@@ -130,7 +140,8 @@ class Router:
             host: the host directory (or its ``HostInfo`` together with ``model`` and ``tokenizer``).
             genes: gene directories (or loaded ``GeneRef``s); each one's ``examples.jsonl`` is its class.
             model, tokenizer: the host already loaded (bare or a ``PeftModel``), to skip loading it.
-            none_prompts: prompts that need no gene (default: the zoo's general prompts, 256 of them).
+            none_prompts: prompts that need no gene (default: :func:`default_none_rows`, 256 prompts
+                of every zoo host skill that none of the genes' cards names as its skill).
             layer: feature layer (default: three quarters of the way up; on the tiny zoo host, whose
                 held-out templates only separate after its last block, that is layer 2 of 2).
             pooling: ``"mean"``, ``"last"`` or ``"mean+last"``.
@@ -169,7 +180,9 @@ class Router:
             if not rows:
                 raise UsageError(f"Gene {ref.name} has no examples.", hint="Rewrite it with examples.")
             labelled += [(ref.name, str(r["prompt"])) for r in rows]
-        none = list(none_prompts) if none_prompts is not None else _default_none_prompts(256, seed)
+        if none_prompts is None:
+            none_prompts = [str(r["prompt"]) for r in default_none_rows([r.skill for r in refs], seed=seed)]
+        none = list(none_prompts)
         labelled += [(NONE, p) for p in none]
         if layer is None:
             layer = max(1, round(0.75 * int(host_info.num_layers)))
