@@ -114,6 +114,12 @@ def test_topk_mode_mixes_genes_by_router_weight(tiny_zoo, zoo_genes):  # noqa: F
         assert abs(sum(d.weights.values()) - 1) < 1e-6 or "none" in d.probabilities
     out = comp.generate(PROMPTS["sort"], max_new_tokens=8)
     assert len(out) == 2
+    # The fused engine mixes the same weights itself (no merged adapters) and writes the same text.
+    fused = compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], comp.router, mode="topk", top_k=2)
+    prompts = [p for ps in PROMPTS.values() for p in ps]
+    assert [g.text for g in fused.generate(prompts, max_new_tokens=8)] == \
+        [g.text for g in comp.generate(prompts, max_new_tokens=8)]
+    assert not fused._mixes
 
 
 def test_hot_add_and_remove_gene_without_reloading_the_host(tiny_zoo, zoo_genes):  # noqa: F811
