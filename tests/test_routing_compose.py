@@ -89,9 +89,24 @@ def test_fused_engine_equals_peft_mixed_batches(tiny_zoo, zoo_genes):  # noqa: F
     torch.testing.assert_close(mixed[mask], merged[mask], rtol=1e-4, atol=1e-5)
     # After a fused call the LoRA layers run PEFT's own forward again.
     assert not any("forward" in vars(m) for m in fused.model.modules())
+    assert fused.active_engine == "fused" and peft.active_engine == "peft"
 
 
-def test_fused_engine_refuses_lora_variants(tiny_zoo, zoo_genes, tmp_path):  # noqa: F811
+def test_auto_engine_falls_back_to_peft_when_fused_cannot_run(tiny_zoo, zoo_genes, caplog):  # noqa: F811
+    comp = compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]])  # engine="auto"
+    assert comp.active_engine == "fused"
+    prompts = [p for ps in PROMPTS.values() for p in ps]
+    want = [g.text for g in comp.generate(prompts, max_new_tokens=8)]
+    lora = next(m for m in comp.model.modules() if hasattr(m, "lora_A") and "sort-gene" in m.lora_A)
+    lora.forward = lora.forward  # as another library's wrapper would
+    with caplog.at_level("WARNING", logger="genehub.routing.compose"):
+        comp._refresh_engine()
+    assert comp.active_engine == "peft" and "already wrapped" in caplog.text
+    assert [g.text for g in comp.generate(prompts, max_new_tokens=8)] == want
+    del lora.forward
+
+
+def test_fused_engine_refuses_what_it_cannot_run(tiny_zoo, zoo_genes, tmp_path):  # noqa: F811
     from peft import LoraConfig, get_peft_model
 
     from genehub.hosts import load_host
@@ -102,6 +117,13 @@ def test_fused_engine_refuses_lora_variants(tiny_zoo, zoo_genes, tmp_path):  # n
     with pytest.raises(RouterError, match="DoRA") as err:
         FusedGenes(dora, ["d"])
     assert "engine='peft'" in err.value.hint
+    # A LoRA layer whose forward another library already wrapped is left alone too.
+    model, _ = load_host(tiny_zoo.host)
+    lora = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj"]), adapter_name="g")
+    wrapped = next(m for n, m in lora.named_modules() if n.endswith("layers.0.self_attn.q_proj"))
+    wrapped.forward = wrapped.forward
+    with pytest.raises(RouterError, match="already wrapped"):
+        FusedGenes(lora, ["g"])
 
 
 def test_topk_mode_mixes_genes_by_router_weight(tiny_zoo, zoo_genes):  # noqa: F811

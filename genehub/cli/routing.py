@@ -133,8 +133,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--router", default=None, help="router directory (default: train one now, seconds)")
     p.add_argument("--file", default=None, help="read prompts from this file, one per line")
     p.add_argument("--top-k", type=int, default=1, help="mix the top K genes weighted by the router (default 1)")
-    p.add_argument("--engine", choices=("fused", "peft"), default="fused",
-                   help="how a mixed batch runs: fused (default, faster) or PEFT's mixed adapter batches; same outputs")
+    p.add_argument("--engine", choices=("auto", "fused", "peft"), default="auto",
+                   help="how a mixed batch runs: fused (faster), PEFT's mixed adapter batches, or auto (default: "
+                        "fused when it can run the genes); same outputs")
     p.add_argument("--max-new-tokens", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--json", action="store_true", help="print rows with the routing probabilities as JSON")

@@ -2,10 +2,10 @@
 
 One host in memory, every gene loaded as a named PEFT adapter, and one forward pass per batch in which
 every row expresses its own gene. Two engines run such a mixed batch with the same result per row:
-``"fused"`` (the default, :mod:`genehub.routing.fused`: each LoRA layer's genes concatenated, rows
-masked; 1.1x the bare host's 16-token generation at batch 32 on the tiny zoo host, where PEFT's
-loop costs 2.2x) and ``"peft"`` (PEFT's mixed adapter batches, ``adapter_names`` per row and
-``"__base__"`` for the bare host). Genes are added and removed at run time (``load_adapter`` /
+``"fused"`` (:mod:`genehub.routing.fused`: each LoRA layer's genes concatenated, rows masked; with
+oracle routing, 1.25x the bare host's 16-token generation at batch 32 on the tiny zoo host, where
+PEFT's loop costs 2.3x, see bench/REPORT.md) and ``"peft"`` (PEFT's mixed adapter batches,
+``adapter_names`` per row and ``"__base__"`` for the bare host). Genes are added and removed at run time (``load_adapter`` /
 ``delete_adapter``) without reloading the host; adding one retrains the router head (seconds),
 removing one drops its class.
 
@@ -17,6 +17,7 @@ removing one drops its class.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,9 +32,11 @@ from .fused import FusedGenes
 from .genes import BASE_ADAPTER, GeneRef, load_gene, load_genes, require_fit
 from .router import Router, RoutingDecision
 
+log = logging.getLogger(__name__)
+
 Mode = Literal["top1", "topk"]
-Engine = Literal["fused", "peft"]
-ENGINES = ("fused", "peft")
+Engine = Literal["auto", "fused", "peft"]
+ENGINES = ("auto", "fused", "peft")
 _MAX_MIXES = 32  # merged top-k adapters kept at once
 
 
@@ -51,7 +54,7 @@ class Composition:
     """A host with genes plugged in and a router choosing among them per prompt (see :func:`compose`)."""
 
     def __init__(self, model: Any, tokenizer: Any, host_info: HostInfo, genes: dict[str, GeneRef],
-                 router: Router, *, mode: Mode = "top1", top_k: int = 2, engine: Engine = "fused",
+                 router: Router, *, mode: Mode = "top1", top_k: int = 2, engine: Engine = "auto",
                  router_options: dict[str, Any] | None = None) -> None:
         if engine not in ENGINES:
             raise UsageError(f"Unknown engine {engine!r}.", hint=f"Use one of: {', '.join(ENGINES)}.")
@@ -70,8 +73,24 @@ class Composition:
         self._refresh_engine()
 
     def _refresh_engine(self) -> None:
-        """Rebuild the fused engine's concatenated weights (after genes were added or removed)."""
-        self._fused = FusedGenes(self.model, list(self._genes)) if self.engine == "fused" else None
+        """Rebuild the fused engine's concatenated weights (after genes were added or removed).
+
+        ``engine="auto"`` uses the fused engine when it can run every gene and PEFT's mixed batches
+        otherwise (logged); ``"fused"`` raises instead. :attr:`active_engine` says which one runs.
+        """
+        self._fused = None
+        if self.engine == "peft":
+            return
+        reason = FusedGenes.supported(self.model, list(self._genes)) if self.engine == "auto" else None
+        if reason is not None:
+            log.warning("Composing with PEFT's mixed adapter batches: %s.", reason)
+            return
+        self._fused = FusedGenes(self.model, list(self._genes))
+
+    @property
+    def active_engine(self) -> str:
+        """``"fused"`` or ``"peft"``: the engine that runs mixed batches now."""
+        return "fused" if self._fused is not None else "peft"
 
     @property
     def genes(self) -> dict[str, GeneRef]:
@@ -258,7 +277,7 @@ def _check_router(router: Router, genes: dict[str, GeneRef], host_info: HostInfo
 
 
 def compose(host: str | Path, genes: Sequence[str | Path | GeneRef], router: Router | str | Path | None = None, *,
-            mode: Mode = "top1", top_k: int = 2, engine: Engine = "fused", model: Any | None = None,
+            mode: Mode = "top1", top_k: int = 2, engine: Engine = "auto", model: Any | None = None,
             tokenizer: Any | None = None, **router_options: Any) -> Composition:
     """Plug ``genes`` into ``host`` behind a router.
 
@@ -268,9 +287,10 @@ def compose(host: str | Path, genes: Sequence[str | Path | GeneRef], router: Rou
         router: a :class:`Router`, a router directory, or ``None`` to train one now (seconds).
         mode: ``"top1"`` (each row gets its top gene) or ``"topk"`` (the top ``top_k`` genes, weighted by
             the router's probabilities; exact: ``sum_i w_i B_i A_i``).
-        engine: ``"fused"`` (default: each LoRA layer's genes in one masked pair of products, see
-            :mod:`genehub.routing.fused`) or ``"peft"`` (PEFT's mixed adapter batches; top-k mixes are
-            merged with PEFT's ``cat`` combination and cached). Same outputs per row; fused is faster.
+        engine: ``"fused"`` (each LoRA layer's genes in one masked pair of products, see
+            :mod:`genehub.routing.fused`), ``"peft"`` (PEFT's mixed adapter batches; top-k mixes are
+            merged with PEFT's ``cat`` combination and cached), or ``"auto"`` (the default: fused when
+            it can run every gene, else PEFT's). Same outputs per row; fused is faster.
         model, tokenizer: the bare host already loaded (it becomes the composition's ``PeftModel``).
         **router_options: passed to :meth:`Router.train` (now and when a gene is added later).
 

@@ -70,6 +70,8 @@ class FusedGenes:
                 return f"{name} uses a LoRA variant (DoRA or similar)"
             if getattr(module, "merged", False):
                 return f"{name} has merged adapters"
+            if "forward" in vars(module):
+                return f"{name}'s forward is already wrapped by another library (accelerate offloading?)"
         return None
 
     def refresh(self) -> None:
