@@ -55,7 +55,8 @@ def host_size_latency(prompts: list[str], batches: list[int], reps: int, gen_rep
             batch = [prompts[(i * 7) % len(prompts)] for i in range(b)]
             enc = tok(batch, return_tensors="pt", padding=True)
             enc = {k: enc[k].to(device) for k in ("input_ids", "attention_mask")}
-            names = [("gene-a", "gene-b", "__base__")[i % 3] for i in range(b)]
+            # Rows grouped by gene, as Composition orders a batch before running it.
+            names = sorted(("gene-a", "gene-b", "__base__")[i % 3] for i in range(b))
             rows_w = [{} if n == "__base__" else {n: 1.0} for n in names]
             for layer in router_layers:
                 head = torch.randn(3, hidden)  # the router's head runs on the CPU, as Router does

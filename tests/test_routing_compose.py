@@ -71,7 +71,7 @@ def test_fused_engine_equals_peft_mixed_batches(tiny_zoo, zoo_genes):  # noqa: F
     genes = [zoo_genes["sort"], zoo_genes["upper"]]
     fused = compose(tiny_zoo.host, genes, engine="fused")
     peft = compose(tiny_zoo.host, genes, fused.router, engine="peft")
-    prompts = [p for ps in PROMPTS.values() for p in ps]
+    prompts = [p for pair in zip(*PROMPTS.values()) for p in pair]  # interleaved: sort, upper, none, sort, ...
     mask = fused.tokenizer(prompts, return_tensors="pt", padding=True)["attention_mask"].bool()
     a, b = fused.logits(prompts), peft.logits(prompts)  # routed: sort, upper and none rows in one batch
     for i in range(len(prompts)):
@@ -87,6 +87,19 @@ def test_fused_engine_equals_peft_mixed_batches(tiny_zoo, zoo_genes):  # noqa: F
         with fused._fused.apply([{"sort-gene": 0.6, "upper-gene": 0.4}] * len(prompts)):
             mixed = fused.model(**enc, position_ids=pos).logits
     torch.testing.assert_close(mixed[mask], merged[mask], rtol=1e-4, atol=1e-5)
+    # Rows in any order (masked products) equal the same rows grouped by gene (one slice per gene).
+    rows = [{"sort-gene": 1.0}, {}, {"sort-gene": 0.6, "upper-gene": 0.4}, {"upper-gene": 1.0}, {}, {"sort-gene": 1.0}]
+    order = fused._fused.group_order(rows)
+    assert order == [0, 5, 1, 4, 2, 3]
+    index = torch.tensor(order)
+    with torch.no_grad():
+        with fused._fused.apply(rows):
+            interleaved = fused.model(**enc, position_ids=pos).logits
+        with fused._fused.apply([rows[i] for i in order]):
+            grouped = fused.model(input_ids=enc["input_ids"][index], attention_mask=enc["attention_mask"][index],
+                                  position_ids=pos[index]).logits
+    torch.testing.assert_close(grouped[mask[index]], interleaved[index][mask[index]], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(interleaved[2][mask[2]], merged[2][mask[2]], rtol=1e-4, atol=1e-5)
     # After a fused call the LoRA layers run PEFT's own forward again.
     assert not any("forward" in vars(m) for m in fused.model.modules())
     assert fused.active_engine == "fused" and peft.active_engine == "peft"

@@ -2,7 +2,8 @@
 
 One host in memory, every gene loaded as a named PEFT adapter, and one forward pass per batch in which
 every row expresses its own gene. Two engines run such a mixed batch with the same result per row:
-``"fused"`` (:mod:`genehub.routing.fused`: each LoRA layer's genes concatenated, rows masked; with
+``"fused"`` (:mod:`genehub.routing.fused`: the batch's rows grouped by gene, each gene run on its own
+rows over the prompt, each LoRA layer's genes concatenated and rows masked in one-token steps; with
 oracle routing, 1.25x the bare host's 16-token generation at batch 32 on the tiny zoo host, where
 PEFT's loop costs 2.3x, see bench/REPORT.md) and ``"peft"`` (PEFT's mixed adapter batches,
 ``adapter_names`` per row and ``"__base__"`` for the bare host). Genes are added and removed at run time (``load_adapter`` /
@@ -168,16 +169,32 @@ class Composition:
         enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True)
         return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
-    @contextmanager
-    def _expressing(self, names: Sequence[str], decisions: Sequence[RoutingDecision | None]) -> Iterator[dict[str, Any]]:
-        """Run the block with each row expressing its gene; yields the extra kwargs for the model call."""
-        if self._fused is None:
-            yield {"adapter_names": list(names)}
-            return
-        rows = [self.gene_weights(d) if d is not None else ({} if n == BASE_ADAPTER else {n: 1.0})
+    def _rows(self, names: Sequence[str], decisions: Sequence[RoutingDecision | None]) -> list[dict[str, float]]:
+        """``{gene: weight}`` per row for the fused engine (empty: the bare host)."""
+        return [self.gene_weights(d) if d is not None else ({} if n == BASE_ADAPTER else {n: 1.0})
                 for n, d in zip(names, decisions)]
-        with self._fused.apply(rows):
-            yield {}
+
+    @contextmanager
+    def _expressing(self, enc: dict[str, torch.Tensor], names: Sequence[str],
+                    decisions: Sequence[RoutingDecision | None]) -> Iterator[tuple[dict[str, Any], torch.Tensor | None]]:
+        """Run the block with each row expressing its gene.
+
+        Yields the model's inputs (``enc`` plus the engine's extra kwargs) and, when the fused engine put
+        rows of the same gene next to each other (so that each gene runs on its own slice of the batch),
+        the permutation that puts the outputs back in the prompts' order (else ``None``).
+        """
+        if self._fused is None:
+            yield {**enc, "adapter_names": list(names)}, None
+            return
+        rows = self._rows(names, decisions)
+        order = self._fused.group_order(rows)
+        if order == sorted(order):
+            with self._fused.apply(rows):
+                yield dict(enc), None
+            return
+        index = torch.tensor(order, device=enc["input_ids"].device)
+        with self._fused.apply([rows[i] for i in order]):
+            yield {k: v[index] for k, v in enc.items()}, torch.argsort(index)
 
     @torch.no_grad()
     def logits(self, prompts: Sequence[str], *, genes: Sequence[str | None] | None = None) -> torch.Tensor:
@@ -188,9 +205,10 @@ class Composition:
         """
         enc = self._encode(prompts)
         names, decisions = self._names_for(prompts, genes, enc)
-        position_ids = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-        with self._expressing(names, decisions) as extra:
-            return self.model(**enc, position_ids=position_ids, **extra).logits
+        enc["position_ids"] = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        with self._expressing(enc, names, decisions) as (inputs, back):
+            logits = self.model(**inputs).logits
+        return logits if back is None else logits[back]
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 16,
@@ -209,10 +227,12 @@ class Composition:
         prompts = list(prompts)
         enc = self._encode(prompts)
         names, decisions = self._names_for(prompts, genes, enc)
-        with self._expressing(names, decisions) as extra:
-            out = self.model.generate(**enc, **extra, max_new_tokens=max_new_tokens, do_sample=False,
+        with self._expressing(enc, names, decisions) as (inputs, back):
+            out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                       eos_token_id=self.tokenizer.eos_token_id,
                                       pad_token_id=self.tokenizer.pad_token_id, **generate_kwargs)
+        if back is not None:
+            out = out[back]
         new = out[:, enc["input_ids"].shape[1]:]
         texts = [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
         return [Generation(p, t, None if n == BASE_ADAPTER else (d.gene if d else n), d)
