@@ -67,7 +67,12 @@ def test_routed_generation_solves_each_skill(comp):
         assert all(abs(sum(o.decision.probabilities.values()) - 1) < 1e-4 for o in out)
 
 
-def test_fused_engine_equals_peft_mixed_batches(tiny_zoo, zoo_genes):  # noqa: F811
+@pytest.mark.parametrize("slices", [True, False], ids=["grouped-slices", "masked"])
+def test_fused_engine_equals_peft_mixed_batches(tiny_zoo, zoo_genes, monkeypatch, slices):  # noqa: F811
+    from genehub.routing import fused as fused_module
+
+    # The tiny host's calls are below the size from which grouped rows run as slices: force each path.
+    monkeypatch.setattr(fused_module, "GROUPED_MIN_WORK", 0 if slices else 10**12)
     genes = [zoo_genes["sort"], zoo_genes["upper"]]
     fused = compose(tiny_zoo.host, genes, engine="fused")
     peft = compose(tiny_zoo.host, genes, fused.router, engine="peft")

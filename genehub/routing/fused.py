@@ -21,10 +21,11 @@ own slice of the batch, added in place into the base layer's output:
     y = base(x);  y[s:e] += (x[s:e] @ A_g.T) @ B_g.T   for each group g with rows s..e-1
 
 so bare-host rows cost nothing beyond the host and a gene row costs its own rank, not the sum of all
-ranks. That pays over a prompt, where the arithmetic sets the cost (batch 32 on a 0.8M-parameter host
-with two rank-16 genes on every module: forward 1.36x -> 1.17x the bare host, measured with
-``bench/_routing_hostsize.py``); one-token generation steps, where the number of small operations sets
-it, keep the masked products, as do rows in any other order.
+ranks. That pays where the arithmetic sets the cost (batch 32 on a 0.7M-parameter host with two
+rank-16 genes on every module: forward 1.36x -> 1.17x the bare host, measured with
+``bench/_routing_hostsize.py``); small calls (one-token generation steps, tiny hosts: below
+:data:`GROUPED_MIN_WORK`), where the number of small operations sets it, keep the masked products, as
+do rows in any other order.
 
 It reads the weights PEFT loaded (so adding and removing genes stays PEFT's ``load_adapter`` /
 ``delete_adapter``) and only replaces the LoRA layers' forward for the duration of a call.
@@ -40,6 +41,11 @@ from typing import Any
 import torch
 
 from ..errors import RouterError
+
+
+#: tokens x (in + out features) of a LoRA layer's call from which grouped rows run as slices (measured on
+#: CPU: a batch of 32 prompts on a 128-wide host gains, the 64-wide tiny host and one-token steps do not).
+GROUPED_MIN_WORK = 65536
 
 
 @dataclass
@@ -151,7 +157,7 @@ class FusedGenes:
                 mask = (weights.to(layer.columns) @ layer.columns).unsqueeze(1)  # (batch, 1, sum_r)
                 forward = _forward(layer.module.base_layer, layer.a_cat, layer.b_cat, mask)
                 if grouped:
-                    forward = _grouped_forward(layer.module.base_layer, _segments(layer, runs), len(rows), forward)
+                    forward = _grouped_forward(layer, runs, len(rows), forward)
                 originals.append(layer.module)
                 layer.module.forward = forward
             yield
@@ -178,7 +184,10 @@ def _runs(rows: Sequence[Mapping[str, float]]) -> list[tuple[int, int, tuple[tup
 
 def _segments(layer: _Layer, runs: Sequence[tuple[int, int, tuple[tuple[str, float], ...]]]
               ) -> list[tuple[int, int, torch.Tensor, torch.Tensor]]:
-    """``(start, end, A, B.T)`` per run of rows with a gene in this layer (weights folded into B)."""
+    """``(start, end, A, B.T)`` per run of rows with a gene in this layer (weights folded into B).
+
+    A gene at weight 1 uses views of the concatenated weights (no copy); weighted mixes are built.
+    """
     span: dict[str, tuple[int, int]] = {}
     start = 0
     for g in layer.present:
@@ -190,20 +199,32 @@ def _segments(layer: _Layer, runs: Sequence[tuple[int, int, tuple[tuple[str, flo
         parts = [(span[g], w) for g, w in key if g in span]
         if not parts:
             continue  # bare-host rows, or genes this layer does not have: the base output as it is
+        if len(parts) == 1 and parts[0][1] == 1.0:
+            (i, j), _ = parts[0]
+            segments.append((s, e, layer.a_cat[i:j], layer.b_cat[:, i:j].T))
+            continue
         a = torch.cat([layer.a_cat[i:j] for (i, j), _ in parts])
         b = torch.cat([layer.b_cat[:, i:j] * w for (i, j), w in parts], dim=1)
-        segments.append((s, e, a, b.T.contiguous()))
+        segments.append((s, e, a, b.T))
     return segments
 
 
-def _grouped_forward(base: Any, segments: list[tuple[int, int, torch.Tensor, torch.Tensor]], rows: int,
+def _grouped_forward(layer: _Layer, runs: Sequence[tuple[int, int, tuple[tuple[str, float], ...]]], rows: int,
                      masked: Any) -> Any:
-    """One slice per group over the prompt; ``masked`` for one-token steps, where the number of small
-    operations, not the arithmetic, sets the cost (with 8 genes in a batch of 32 on the tiny host, slices
-    made a 16-token generation 2.4x the bare host's, the masked products 1.6x)."""
+    """One slice per group when the call is big enough for the arithmetic to set its cost; ``masked``
+    otherwise (one-token steps, small hosts), where the number of small operations sets it: with 8 genes
+    in a batch of 32 on the tiny host, slices made a 16-token generation 2.4x the bare host's, the
+    masked products 1.6x. The slices are prepared on the first call that uses them."""
+    base = layer.module.base_layer
+    features = base.in_features + base.out_features
+    segments: list[tuple[int, int, torch.Tensor, torch.Tensor]] | None = None
+
     def forward(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if x.dim() == 3 and x.shape[1] == 1:
+        nonlocal segments
+        if x.dim() == 3 and x.shape[0] * x.shape[1] * features < GROUPED_MIN_WORK:
             return masked(x, *args, **kwargs)
+        if segments is None:
+            segments = _segments(layer, runs)
         kwargs.pop("adapter_names", None)
         if x.dim() != 3 or x.shape[0] != rows:
             raise RouterError(f"The fused engine got a batch of shape {tuple(x.shape)} for {rows} rows.",
