@@ -72,7 +72,7 @@ def test_fused_engine_equals_peft_mixed_batches(tiny_zoo, zoo_genes, monkeypatch
     from genehub.routing import fused as fused_module
 
     # The tiny host's calls are below the size from which grouped rows run as slices: force each path.
-    monkeypatch.setattr(fused_module, "GROUPED_MIN_WORK", 0 if slices else 10**12)
+    monkeypatch.setattr(fused_module, "GROUPED_MIN_SAVED", 0 if slices else 10**15)
     genes = [zoo_genes["sort"], zoo_genes["upper"]]
     fused = compose(tiny_zoo.host, genes, engine="fused")
     peft = compose(tiny_zoo.host, genes, fused.router, engine="peft")

@@ -21,11 +21,10 @@ own slice of the batch, added in place into the base layer's output:
     y = base(x);  y[s:e] += (x[s:e] @ A_g.T) @ B_g.T   for each group g with rows s..e-1
 
 so bare-host rows cost nothing beyond the host and a gene row costs its own rank, not the sum of all
-ranks. That pays where the arithmetic sets the cost (batch 32 on a 0.7M-parameter host with two
-rank-16 genes on every module: forward 1.36x -> 1.17x the bare host, measured with
-``bench/_routing_hostsize.py``); small calls (one-token generation steps, tiny hosts: below
-:data:`GROUPED_MIN_WORK`), where the number of small operations sets it, keep the masked products, as
-do rows in any other order.
+ranks. That pays on a CPU where the arithmetic sets the cost (batch 32 on a 0.7M-parameter host with
+two rank-16 genes on every module: forward 1.37x -> 1.21x the bare host); calls that would save little
+per slice (one-token generation steps, tiny hosts: :data:`GROUPED_MIN_SAVED`), calls on other devices,
+and rows in any other order keep the masked products.
 
 It reads the weights PEFT loaded (so adding and removing genes stays PEFT's ``load_adapter`` /
 ``delete_adapter``) and only replaces the LoRA layers' forward for the duration of a call.
@@ -43,9 +42,12 @@ import torch
 from ..errors import RouterError
 
 
-#: tokens x (in + out features) of a LoRA layer's call from which grouped rows run as slices (measured on
-#: CPU: a batch of 32 prompts on a 128-wide host gains, the 64-wide tiny host and one-token steps do not).
-GROUPED_MIN_WORK = 65536
+#: Multiply-adds that running grouped rows as slices must save per slice (per group with a gene in the
+#: layer) before they replace the masked products on a CPU. Measured on this project's CPU: a batch of 32
+#: prompts on a 128-wide host saves ~0.9M per slice and gains (forward 1.37x -> 1.21x the bare host),
+#: the 64-wide tiny host saves ~0.4M and does not gain, nor do one-token steps. Elsewhere (CUDA) the
+#: masked products always run: a slice costs kernel launches that are worth far more arithmetic there.
+GROUPED_MIN_SAVED = 600_000
 
 
 @dataclass
@@ -55,6 +57,7 @@ class _Layer:
     b_cat: torch.Tensor  # (out, sum_r), scaling folded in
     columns: torch.Tensor  # (n_genes, sum_r): 1 where a rank column belongs to that gene
     present: list[str]  # the genes this layer has, in column order
+    spans: dict[str, tuple[int, int]]  # each present gene's rank columns in a_cat / b_cat
 
 
 class FusedGenes:
@@ -110,12 +113,13 @@ class FusedGenes:
             a = torch.cat([module.lora_A[g].weight for g in present], dim=0)
             b = torch.cat([module.lora_B[g].weight * module.scaling[g] for g in present], dim=1)
             columns = torch.zeros(len(self.genes), a.shape[0], dtype=a.dtype, device=a.device)
-            start = 0
+            spans, start = {}, 0
             for g in present:
                 r = module.lora_A[g].weight.shape[0]
                 columns[index[g], start:start + r] = 1
+                spans[g] = (start, start + r)
                 start += r
-            self.layers.append(_Layer(module, a.detach(), b.detach(), columns, present))
+            self.layers.append(_Layer(module, a.detach(), b.detach(), columns, present, spans))
 
     def row_weights(self, rows: Sequence[Mapping[str, float]]) -> torch.Tensor:
         """``(batch, n_genes)`` weights from one ``{gene: weight}`` per row (empty: the bare host)."""
@@ -188,15 +192,9 @@ def _segments(layer: _Layer, runs: Sequence[tuple[int, int, tuple[tuple[str, flo
 
     A gene at weight 1 uses views of the concatenated weights (no copy); weighted mixes are built.
     """
-    span: dict[str, tuple[int, int]] = {}
-    start = 0
-    for g in layer.present:
-        r = layer.module.lora_A[g].weight.shape[0]
-        span[g] = (start, start + r)
-        start += r
     segments = []
     for s, e, key in runs:
-        parts = [(span[g], w) for g, w in key if g in span]
+        parts = [(layer.spans[g], w) for g, w in key if g in layer.spans]
         if not parts:
             continue  # bare-host rows, or genes this layer does not have: the base output as it is
         if len(parts) == 1 and parts[0][1] == 1.0:
@@ -211,17 +209,24 @@ def _segments(layer: _Layer, runs: Sequence[tuple[int, int, tuple[tuple[str, flo
 
 def _grouped_forward(layer: _Layer, runs: Sequence[tuple[int, int, tuple[tuple[str, float], ...]]], rows: int,
                      masked: Any) -> Any:
-    """One slice per group when the call is big enough for the arithmetic to set its cost; ``masked``
-    otherwise (one-token steps, small hosts), where the number of small operations sets it: with 8 genes
-    in a batch of 32 on the tiny host, slices made a 16-token generation 2.4x the bare host's, the
-    masked products 1.6x. The slices are prepared on the first call that uses them."""
+    """One slice per group when that saves enough arithmetic (see :data:`GROUPED_MIN_SAVED`), else
+    ``masked``: one-token steps and small hosts, where the number of small operations sets the cost
+    (with 8 genes in a batch of 32 on the tiny host, slices at every step made a 16-token generation
+    2.4x the bare host's, the masked products 1.6x). The slices are views, made when first used."""
     base = layer.module.base_layer
-    features = base.in_features + base.out_features
+    total = layer.a_cat.shape[0]
+    slices, used = 0, 0  # groups with a gene in this layer, and the rank columns their rows need
+    for s, e, key in runs:
+        ranks = sum(layer.spans[g][1] - layer.spans[g][0] for g, _ in key if g in layer.spans)
+        slices += ranks > 0
+        used += (e - s) * ranks
+    # Multiply-adds per position that slices save over the masked products (every row, every rank column).
+    saved_per_slice = (base.in_features + base.out_features) * (rows * total - used) / max(1, slices)
     segments: list[tuple[int, int, torch.Tensor, torch.Tensor]] | None = None
 
     def forward(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         nonlocal segments
-        if x.dim() == 3 and x.shape[0] * x.shape[1] * features < GROUPED_MIN_WORK:
+        if x.device.type != "cpu" or x.dim() != 3 or x.shape[1] * saved_per_slice < GROUPED_MIN_SAVED:
             return masked(x, *args, **kwargs)
         if segments is None:
             segments = _segments(layer, runs)
