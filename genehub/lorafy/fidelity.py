@@ -108,7 +108,7 @@ def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mappin
                 host_hits = exact_match(gene_model, tokenizer, rows)
             host_scores.setdefault(name, mean(host_hits))
         others[name] = {"host": host_scores[name], "gene": mean(gene_hits)}
-        if split and host_hits is not None:
+        if split:
             for group, want in (("seen", False), ("heldout", True)):
                 other_by_template[group][name] = {
                     who: mean([h for h, f in zip(hits_, flags) if f == want])

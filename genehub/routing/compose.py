@@ -118,10 +118,11 @@ class Composition:
         weights (rounded to 0.05, so PEFT's cached merges can be reused) in top-k mode."""
         if decision.gene is None:
             return {}
-        weights = {g: round(w * 20) / 20 for g, w in decision.weights.items() if round(w * 20)}
-        if self.mode != "topk" or len(weights) <= 1:
-            return {decision.gene if len(weights) <= 1 or self.mode != "topk" else next(iter(weights)): 1.0}
-        return weights
+        if self.mode == "topk":
+            weights = {g: round(w * 20) / 20 for g, w in decision.weights.items() if round(w * 20)}
+            if len(weights) > 1:
+                return weights
+        return {decision.gene: 1.0}
 
     def _adapter_for(self, decision: RoutingDecision) -> str:
         if decision.gene is None:
@@ -151,7 +152,7 @@ class Composition:
         if genes is None:
             decisions: list[RoutingDecision | None] = list(self.route(prompts, encoding=encoding))
             if self._fused is not None:  # the fused engine mixes top-k genes itself: no merged adapters
-                return [d.gene or BASE_ADAPTER for d in decisions if d is not None], decisions
+                return [d.gene or BASE_ADAPTER for d in decisions], decisions  # type: ignore[union-attr]
             return self.adapter_names(decisions), decisions  # type: ignore[arg-type]
         if len(genes) != len(prompts):
             raise UsageError(f"{len(genes)} genes for {len(prompts)} prompts.", hint="Pass one gene (or None) per prompt.")

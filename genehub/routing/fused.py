@@ -155,10 +155,14 @@ class FusedGenes:
         weights = self.row_weights(rows)  # also checks the gene names
         runs = _runs(rows)
         grouped = len(runs) == len({key for _, _, key in runs})
+        masks: dict[tuple[Any, ...], torch.Tensor] = {}  # layers with the same genes and ranks share one
         originals = []
         try:
             for layer in self.layers:
-                mask = (weights.to(layer.columns) @ layer.columns).unsqueeze(1)  # (batch, 1, sum_r)
+                key = (tuple(layer.spans.items()), layer.columns.dtype, layer.columns.device)
+                if key not in masks:
+                    masks[key] = (weights.to(layer.columns) @ layer.columns).unsqueeze(1)  # (batch, 1, sum_r)
+                mask = masks[key]
                 forward = _forward(layer.module.base_layer, layer.a_cat, layer.b_cat, mask)
                 if grouped:
                     forward = _grouped_forward(layer, runs, len(rows), forward)
@@ -231,7 +235,7 @@ def _grouped_forward(layer: _Layer, runs: Sequence[tuple[int, int, tuple[tuple[s
         if segments is None:
             segments = _segments(layer, runs)
         kwargs.pop("adapter_names", None)
-        if x.dim() != 3 or x.shape[0] != rows:
+        if x.shape[0] != rows:
             raise RouterError(f"The fused engine got a batch of shape {tuple(x.shape)} for {rows} rows.",
                               hint="Run one batch per call (no beam search), or use engine='peft'.")
         out = base(x, *args, **kwargs)
