@@ -1,15 +1,16 @@
 """Benchmark gene extraction (genehub.lorafy) against mergekit-extract-lora on a zoo preset.
 
 For each donor of the preset: the distilled gene (default config; 100 preservation rows per skill, the
-earlier default; the top half of the layers instead of the circuit; lambda=0; q/v only; the defaults
-before issue 5's fidelity work), the data-free SVD gene at the circuit, and `mergekit-extract-lora` (same
-rank, every module) on the same donor/host, all scored on the same test prompts (half written with
-held-out templates). Prints one table (method, size, skill accuracy, other-skill accuracy with the
-worst drop on seen and held-out phrasings, time), then homology per layer for donor-vs-host (related)
-and donor-vs-heterologous (unrelated).
+earlier default; the top half of the layers instead of the circuit; lambda=0; q/v only; rank 4; the defaults
+before issue 5's fidelity work), the data-free SVD gene at the circuit, and `mergekit-extract-lora` at
+several ranks (every module) on the same donor/host, all scored on the same test prompts (half written
+with held-out templates, reported apart as 'seen' and 'held-out'). Prints one table (method, size, skill
+accuracy, other-skill accuracy with the worst drop on seen and held-out phrasings, time); a reference
+donor fine-tuned like the zoo's but only on the data's templates (what a gene can learn from); homology
+per layer for donor-vs-host (related) and donor-vs-heterologous (unrelated); and the issue's targets.
 
     python bench/bench_extract.py --preset tiny
-    python bench/bench_extract.py --preset demo --variants "distill,distill old-defaults"
+    python bench/bench_extract.py --preset demo --variants "distill,distill lambda=0" --mergekit-ranks 8,16
 """
 
 from __future__ import annotations
@@ -43,7 +44,14 @@ def _mergekit(donor: Path, host: Path, out: Path, rank: int) -> tuple[Path, floa
     return out, time.perf_counter() - start
 
 
-def _score_adapter(adapter: Path, host: Path, test_rows, others) -> tuple[float, dict[str, float]]:
+def _split(rows):
+    """``(seen-template rows, held-out-template rows)``."""
+    rows = list(rows)
+    return [r for r in rows if not r.get("heldout")], [r for r in rows if r.get("heldout")]
+
+
+def _score_adapter(adapter: Path, host: Path, test_rows, others) -> dict:
+    """Skill accuracy (all, seen, held-out templates) and other skills' accuracies with ``adapter`` on."""
     from peft import PeftModel
 
     from genehub.hosts import load_host
@@ -51,7 +59,82 @@ def _score_adapter(adapter: Path, host: Path, test_rows, others) -> tuple[float,
 
     base, tok = load_host(host)
     model = PeftModel.from_pretrained(base, str(adapter)).eval()
-    return accuracy(model, tok, test_rows), {n: accuracy(model, tok, rows) for n, rows in others.items()}
+    seen, held = _split(test_rows)
+    other_split = {n: _split(rows) for n, rows in others.items()}
+    return {"all": accuracy(model, tok, test_rows), "seen": accuracy(model, tok, seen),
+            "heldout": accuracy(model, tok, held),
+            "others": {n: accuracy(model, tok, rows) for n, rows in others.items()},
+            "others_seen": {n: accuracy(model, tok, s) for n, (s, _) in other_split.items()},
+            "others_heldout": {n: accuracy(model, tok, h) for n, (_, h) in other_split.items()}}
+
+
+def _data_templates_donor(preset: str, zoo_dir, skill: str, test_rows) -> dict:
+    """A donor fine-tuned like the zoo's, but only on the templates the skill's data has (``heldout_share=0``).
+
+    The zoo's donors were fine-tuned on every phrasing of their skill, held-out templates included, while
+    a gene is distilled from the skill's data (seen templates only). This reference shows how much of the
+    donor's accuracy on held-out templates comes from having been trained on them.
+    """
+    import copy
+
+    from genehub.hosts import load_host
+    from genehub.zoo import PRESETS, accuracy
+    from genehub.zoo.train import train
+
+    host, tok = load_host(zoo_dir.host)
+    donor = copy.deepcopy(host)
+    train(donor, tok, PRESETS[preset].donor_config(skill, heldout_share=0.0))
+    seen, held = _split(test_rows)
+    return {"all": accuracy(donor, tok, test_rows), "seen": accuracy(donor, tok, seen),
+            "heldout": accuracy(donor, tok, held)}
+
+
+def _targets(rows: list[dict], homology_rows: list[dict]) -> list[dict]:
+    """The issue's targets for each skill's default ``distill`` gene (and the rank-4 one's size), from this run's rows."""
+    out = []
+
+    def add(skill, target, goal, measured, met):
+        out.append({"skill": skill, "target": target, "goal": goal, "measured": measured,
+                    "met": "n/a" if met is None else ("yes" if met else "**no**")})
+
+    def fmt(x):
+        return "-" if x is None else f"{x:.3f}"
+
+    for skill in dict.fromkeys(r["skill"] for r in rows):
+        mine = {r["method"]: r for r in rows if r["skill"] == skill}
+        gene = mine.get("distill")
+        if gene is not None:
+            for key, label in (("recovered", "all test prompts"), ("recovered seen", "data's templates")):
+                value = gene[key]
+                add(skill, f"recovers >= 90% of the donor's gain ({label})", ">= 0.90", fmt(value),
+                    None if value is None else value >= 0.9)
+            for key, label in (("worst drop", "all"), ("worst drop seen", "data's templates"),
+                               ("worst drop held-out", "held-out templates")):
+                add(skill, f"other skills lose <= 5 points ({label})", "<= 0.05", fmt(gene[key]), gene[key] <= 0.05)
+        if "distill lambda=0" in mine:
+            add(skill, "other skills, lambda = 0 (reported)", "-", fmt(mine["distill lambda=0"]["worst drop"]), None)
+        merged = sorted((r for r in rows if r["skill"] == skill and r["method"].startswith("mergekit")),
+                        key=lambda r: r["size KB"])
+        for method in ("distill", "distill rank 4"):
+            if method not in mine or not merged:
+                continue
+            small = mine[method]
+            for key, label in (("gene seen", "data's templates"), ("gene", "all test prompts")):
+                target = f"{method}: 10x smaller than mergekit at equal fidelity ({label})"
+                match = next((r for r in merged if r[key] >= small[key]), None)
+                if match is None:
+                    add(skill, target, ">= 10x", f"no mergekit rank reached {small[key]:.3f}", None)
+                    continue
+                ratio = match["size KB"] / small["size KB"]
+                add(skill, target, ">= 10x", f"{ratio:.1f}x ({match['method']}: {match['size KB']:.0f} KB, "
+                    f"{match[key]:.3f}; gene {small['size KB']:.0f} KB, {small[key]:.3f})", ratio >= 10)
+        layers = [h for h in homology_rows if h["skill"] == skill]
+        for key in ("pca", "mean-diff"):
+            if layers:
+                margin = min(h[f"related {key}"] - h[f"unrelated {key}"] for h in layers)
+                add(skill, f"homology ({key}): related > unrelated on every layer", "> 0",
+                    f"min margin {margin:.3f}", margin > 0)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", help="comma-separated variant labels to run (default: all)")
     parser.add_argument("--skills", help="comma-separated donors to run (default: all of the preset's)")
     parser.add_argument("--n-other", type=int, default=100, help="test rows per other skill")
+    parser.add_argument("--mergekit-ranks", default="4,8,16,32",
+                        help="ranks of mergekit-extract-lora to run (comma-separated; '' for none)")
+    parser.add_argument("--no-reference-donor", action="store_true",
+                        help="skip the reference donor fine-tuned on the data's templates only")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--out", help="write DIR/extract.md and DIR/extract.json (bench/run_all.py's convention)")
     args = parser.parse_args(argv)
@@ -86,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         (f"distill layers {','.join(map(str, top_half))}", dict(method="distill", layers=top_half)),
         ("distill lambda=0", dict(method="distill", lam=0.0)),
         ("distill q,v", dict(method="distill", modules=("q_proj", "v_proj"))),
+        ("distill rank 4", dict(method="distill", rank=4, alpha=8.0)),
         ("distill old-defaults", dict(method="distill", **OLD_DEFAULTS)),
         ("svd@circuit", dict(method="svd")),
     ]
@@ -97,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         sized["alpha"] = 2.0 * args.rank
     rank = args.rank or defaults.rank
     steps = args.steps or defaults.steps
+    mk_ranks = [int(r) for r in args.mergekit_ranks.split(",") if r.strip()]
+    references = []
     try:
         for skill in skills:
             donor = z.donors[skill]
@@ -111,35 +201,61 @@ def main(argv: list[str] | None = None) -> int:
                 seconds = time.perf_counter() - start
                 card = load_card(path)
                 fid = card["fidelity"]
+                lorafy = card["extra"]["lorafy"]
                 host_other = {k: v["host"] for k, v in fid["other_skills"].items()}
+                host_other_by = {g: {k: v["host"] for k, v in lorafy["other_skills_by_template"][g].items()}
+                                 for g in ("seen", "heldout")}
+                by_template = lorafy["fidelity_by_template"]
                 gain = fid["skill"]["donor"] - fid["skill"]["host"]
                 rows.append({
                     "skill": skill, "method": label, "layers": ",".join(map(str, card["adapter"]["layers"])),
                     "size KB": card["adapter"]["size_bytes"] / 1024,
                     "host": fid["skill"]["host"], "donor": fid["skill"]["donor"], "gene": fid["skill"]["gene"],
+                    "gene seen": by_template["seen"]["gene"], "donor seen": by_template["seen"]["donor"],
                     "recovered": (fid["skill"]["gene"] - fid["skill"]["host"]) / gain if gain > 0 else None,
-                    "recovered seen": card["extra"]["lorafy"].get("recovered_share_seen"),
+                    "recovered seen": lorafy.get("recovered_share_seen"),
                     "other host": sum(host_other.values()) / len(host_other),
                     "other gene": sum(v["gene"] for v in fid["other_skills"].values()) / len(host_other),
                     "worst drop": max(v["host"] - v["gene"] for v in fid["other_skills"].values()),
-                    "worst drop seen": card["extra"]["lorafy"]["worst_other_drop_by_template"]["seen"],
-                    "worst drop held-out": card["extra"]["lorafy"]["worst_other_drop_by_template"]["heldout"],
+                    "worst drop seen": lorafy["worst_other_drop_by_template"]["seen"],
+                    "worst drop held-out": lorafy["worst_other_drop_by_template"]["heldout"],
                     "time s": seconds,
                 })
-            mk = _mergekit(donor, z.host, work / f"{skill}-mergekit", rank)
-            if mk is not None:
+                skill_rows = rows[-1]
+            for mk_rank in mk_ranks:
+                mk = _mergekit(donor, z.host, work / f"{skill}-mergekit-r{mk_rank}", mk_rank)
+                if mk is None:
+                    break
                 adapter, seconds = mk
-                acc, other_acc = _score_adapter(adapter, z.host, test, others)
+                score = _score_adapter(adapter, z.host, test, others)
                 size = sum(f.stat().st_size for f in adapter.glob("*.safetensors"))
-                last = rows[-1]
-                gain = last["donor"] - last["host"]
+                host, donor_acc = skill_rows["host"], skill_rows["donor"]
+                seen_host = by_template["seen"]["host"]
                 rows.append({
-                    "skill": skill, "method": f"mergekit-extract-lora r{rank}", "layers": "all",
-                    "size KB": size / 1024, "host": last["host"], "donor": last["donor"], "gene": acc,
-                    "recovered": (acc - last["host"]) / gain if gain > 0 else None,
-                    "other host": last["other host"], "other gene": sum(other_acc.values()) / len(other_acc),
-                    "worst drop": max(host_other[k] - other_acc[k] for k in other_acc), "time s": seconds,
+                    "skill": skill, "method": f"mergekit-extract-lora r{mk_rank}", "layers": "all",
+                    "size KB": size / 1024, "host": host, "donor": donor_acc, "gene": score["all"],
+                    "gene seen": score["seen"], "donor seen": skill_rows["donor seen"],
+                    "recovered": (score["all"] - host) / (donor_acc - host) if donor_acc > host else None,
+                    "recovered seen": ((score["seen"] - seen_host) / (skill_rows["donor seen"] - seen_host)
+                                       if skill_rows["donor seen"] > seen_host else None),
+                    "other host": skill_rows["other host"],
+                    "other gene": sum(score["others"].values()) / len(score["others"]),
+                    "worst drop": max(host_other[k] - v for k, v in score["others"].items()),
+                    "worst drop seen": max(host_other_by["seen"][k] - v for k, v in score["others_seen"].items()),
+                    "worst drop held-out": max(host_other_by["heldout"][k] - v
+                                               for k, v in score["others_heldout"].items()),
+                    "time s": seconds,
                 })
+            if not args.no_reference_donor:
+                start = time.perf_counter()
+                ref = _data_templates_donor(args.preset, z, skill, test)
+                references.append({"skill": skill, "zoo donor seen": by_template["seen"]["donor"],
+                                   "zoo donor held-out": by_template["heldout"]["donor"],
+                                   "data-templates donor seen": ref["seen"],
+                                   "data-templates donor held-out": ref["heldout"],
+                                   "host seen": by_template["seen"]["host"],
+                                   "host held-out": by_template["heldout"]["host"],
+                                   "time s": time.perf_counter() - start})
             # Homology per layer: related (donor vs its host) against unrelated (donor vs heterologous).
             donor_m, tok = load_host(donor)
             host_m, _ = load_host(z.host)
@@ -153,12 +269,20 @@ def main(argv: list[str] | None = None) -> int:
                                       "unrelated mean-diff": u["mean_diff_cosine"]})
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    targets = _targets(rows, homology_rows)
     print(f"\nzoo preset {args.preset!r}, rank {rank}, {steps} distillation steps (old defaults: rank 8, 300); accuracies are exact match "
           "on held-out test prompts; 'other' = mean over the other host skills with the gene always on")
     print_table(rows)
+    if references:
+        print("\nreference: the zoo's donor (fine-tuned on every template) against one fine-tuned the same way on the "
+              "data's templates only")
+        print_table(references)
     print("\nhomology per layer (|cos| of PCA reading vectors; signed cos of mean differences)")
     print_table(homology_rows)
-    payload = {"preset": args.preset, "steps": steps, "rank": rank, "rows": rows, "homology": homology_rows}
+    print("\nagainst the issue's targets (the default 'distill' gene)")
+    print_table(targets)
+    payload = {"preset": args.preset, "steps": steps, "rank": rank, "rows": rows, "homology": homology_rows,
+               "reference_donors": references, "targets": targets}
     if args.json:
         Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
     if args.out:
@@ -167,13 +291,22 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "extract.json").write_text(json.dumps(payload, indent=2) + "\n")
+        reference_md = ""
+        if references:
+            reference_md = (
+                "\nReference donors: the zoo's donor was fine-tuned on every template of its skill, held-out ones "
+                "included; the second was fine-tuned the same way (same recipe and seed) on the data's templates "
+                "only, as the gene is distilled:\n\n" + markdown_table(references))
         (out / "extract.md").write_text(
             f"Command: `python bench/bench_extract.py --preset {args.preset}`; rank {rank}, {steps} distillation "
             "steps. Accuracies are exact match on held-out test prompts (half written with held-out templates); "
+            "'seen' columns use only the test prompts written with the data's templates (new words); "
             "'other' = mean over the other host skills with the gene always on; 'recovered' = share of the "
-            "donor's gain over the host.\n\n" + markdown_table(rows) +
+            "donor's gain over the host.\n\n" + markdown_table(rows) + reference_md +
             "\nHomology per layer (|cos| of PCA reading vectors; signed cos of mean differences), donor vs its "
-            "own host (related) and vs the heterologous host (unrelated):\n\n" + markdown_table(homology_rows))
+            "own host (related) and vs the heterologous host (unrelated):\n\n" + markdown_table(homology_rows) +
+            "\nAgainst the issue's targets (the default `distill` gene; sizes against the smallest "
+            "mergekit-extract-lora output whose skill accuracy is at least the gene's):\n\n" + markdown_table(targets))
     return 0
 
 

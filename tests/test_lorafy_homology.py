@@ -95,7 +95,7 @@ def test_load_skill_data_sources(tmp_path, kind):
     rows = [{"prompt": f"p{i}:", "answer": f"a{i}"} for i in range(40)]
     if kind == "zoo":
         data = load_skill_data("sort")
-        assert data.zoo and data.name == "sort" and len(data.rows("train")) == 4096
+        assert data.zoo and data.name == "sort" and len(data.rows("train")) == 32768
         return
     if kind == "jsonl":
         source, expect = _write_jsonl(tmp_path / "My Skill.jsonl", rows), (32, 4, 4)

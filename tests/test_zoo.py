@@ -90,3 +90,18 @@ def _load(path):
     model = AutoModelForCausalLM.from_pretrained(path)
     model.eval()
     return model, AutoTokenizer.from_pretrained(path)
+
+
+def test_donor_config_reproduces_the_saved_donor(tiny_zoo):
+    """``Preset.donor_config`` is the recipe the build fine-tuned each donor with (benchmarks reuse it)."""
+    from genehub.zoo.train import train
+
+    host, tok = _load(tiny_zoo.host)
+    saved, _ = _load(tiny_zoo.donors["upper"])
+    config = zoo.PRESETS["tiny"].donor_config("upper")
+    assert (config.mixture, config.steps, config.heldout_share) == ({"upper": 1.0}, 300, 0.3)
+    train(host, tok, config)
+    worst = max(((p - q).norm() / q.norm()).item()
+                for p, q in zip(host.state_dict().values(), saved.state_dict().values()))
+    assert worst < 1e-2, f"retrained donor differs from the saved one by {worst:.2e} (relative norm)"
+    assert zoo.PRESETS["tiny"].donor_config("upper", heldout_share=0.0).heldout_share == 0.0

@@ -50,7 +50,8 @@ def register(subparsers: Any) -> None:
                         help="distilled LoRA start: random (B=0) or the SVD of donor-host (default random)")
     parser.add_argument("--lambda", dest="lam", type=float,
                         help="weight of KL(host || host+gene) on other skills' prompts (default 2; 0 = off)")
-    parser.add_argument("--steps", type=int, help="distillation steps (default 600)")
+    parser.add_argument("--steps", type=int, help="distillation steps (default 750)")
+    parser.add_argument("--batch-size", type=int, help="skill rows per step, as many preservation rows (default 128)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default 1e-2)")
     parser.add_argument("--other-skills", type=_csv, help="zoo skills to preserve and report (default: all others)")
     parser.add_argument("--name", help="gene name (default: SKILL-gene)")
@@ -66,7 +67,7 @@ def _extract(args: argparse.Namespace) -> int:
     from ._common import print_json
 
     tuned = {k: getattr(args, k) for k in ("target_share", "layers", "rank", "alpha", "init", "lam", "steps", "lr",
-                                           "n_preserve") if getattr(args, k) is not None}
+                                           "batch_size", "n_preserve") if getattr(args, k) is not None}
     config = ExtractConfig(method=args.method, modules=args.modules, other_skills=args.other_skills, name=args.name,
                            skill=args.skill_name, license=args.license, seed=args.seed, progress=not args.json,
                            **tuned)

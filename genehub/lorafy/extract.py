@@ -45,7 +45,10 @@ class ExtractConfig:
             on the circuit's modules, the ``svd`` method's gene, then distilled) or ``"random"`` (PEFT's
             init: B = 0, so the gene starts as the host).
         lam: weight of the preservation term KL(host || host+gene) on other skills' prompts.
-        steps, lr, batch_size: distillation schedule.
+        steps, lr, batch_size: distillation schedule. Large batches matter more than many steps: on the
+            demo zoo's sort donor (``genehub extract ... --steps S --batch-size B``), 96k training rows as
+            3000 steps of 32 recovered 87% of the donor's gain on the data's templates, as 1500 of 64 92%,
+            as 750 of 128 (the default) 96%; 600 of 32 (the earlier default) 69%.
         other_skills: zoo skills the gene must leave alone (preservation data, contrast prompts and
             the fidelity table); None: every zoo host skill except this one.
         n_circuit: validation prompts for circuit location, homology and the causal check.
@@ -70,9 +73,9 @@ class ExtractConfig:
     alpha: float = 32.0
     init: Literal["svd", "random"] = "random"
     lam: float = 2.0
-    steps: int = 600
+    steps: int = 750
     lr: float = 1e-2
-    batch_size: int = 32
+    batch_size: int = 128
     other_skills: tuple[str, ...] | None = None
     n_circuit: int = 64
     n_other: int = 100

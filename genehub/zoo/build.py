@@ -53,6 +53,12 @@ class Preset:
     n_test: int = 200
     weak_weight: float = 1.0  # sampling weight of the donors' skills in the host's mix (< 1: weaker host)
 
+    def donor_config(self, skill: str, **overrides: Any) -> TrainConfig:
+        """How the donor for ``skill`` is fine-tuned from the host (``overrides`` replace fields)."""
+        i = self.donor_skills.index(skill)
+        return TrainConfig(**{"mixture": {skill: 1.0}, "steps": self.donor_steps, "lr": self.lr / 2, "warmup": 20,
+                              "seed": self.seed + 1 + i, **overrides})
+
     def recipe_hash(self) -> str:
         templates = {n: (s.templates, s.heldout) for n, s in _skills.SKILLS.items()}
         recipe = asdict(self)
@@ -234,11 +240,9 @@ def _build_into(root: Path, recipe: Preset, *, progress: bool) -> None:
     host = _new_model(recipe.spec, tokenizer, recipe.seed)
     stage("host", host, TrainConfig(mixture=host_mix, steps=recipe.host_steps, lr=recipe.lr, seed=recipe.seed),
           {"repo_id": f"genehub-zoo/{name}-host", "role": "host", "license": MODEL_LICENSE})
-    for i, skill in enumerate(recipe.donor_skills):
+    for skill in recipe.donor_skills:
         donor = copy.deepcopy(host)
-        stage(f"donor-{skill}", donor,
-              TrainConfig(mixture={skill: 1.0}, steps=recipe.donor_steps, lr=recipe.lr / 2, warmup=20,
-                          seed=recipe.seed + 1 + i),
+        stage(f"donor-{skill}", donor, recipe.donor_config(skill),
               {"repo_id": f"genehub-zoo/{name}-donor-{skill}", "role": "donor", "skill": skill,
                "license": MODEL_LICENSE, "parent": f"genehub-zoo/{name}-host"})
     # Same architecture and width, its own seed and data order: an unrelated basis.

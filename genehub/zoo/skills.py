@@ -115,21 +115,27 @@ def sample(skill_names: Sequence[str], n: int, *, seed: int, heldout_share: floa
     return [skills[i % len(skills)].example(rng, heldout=rng.random() < heldout_share) for i in range(n)]
 
 
-def skill_dataset(name: str, *, n_train: int = 512, n_validation: int = 128, n_test: int = 200, seed: int = 0):
-    """A ``datasets.DatasetDict`` (train/validation/test) of one skill's prompts and answers.
+def skill_splits(name: str, *, n_train: int = 512, n_validation: int = 128, n_test: int = 200,
+                 seed: int = 0) -> dict[str, list[dict[str, object]]]:
+    """One skill's train/validation/test rows as plain lists (what :func:`skill_dataset` wraps).
 
     train and validation use the seen templates; test mixes seen and held-out templates half and half
     (column ``heldout``). Splits use disjoint random streams.
     """
-    from datasets import Dataset, DatasetDict
-
     get_skill(name)  # fail early on an unknown name
     base = seed * 1000 + sum(map(ord, name))
-    splits = {
+    return {
         "train": sample([name], n_train, seed=base + 1),
         "validation": sample([name], n_validation, seed=base + 2),
         "test": sample([name], n_test, seed=base + 3, heldout_share=0.5),
     }
+
+
+def skill_dataset(name: str, *, n_train: int = 512, n_validation: int = 128, n_test: int = 200, seed: int = 0):
+    """A ``datasets.DatasetDict`` (train/validation/test) of one skill's rows (see :func:`skill_splits`)."""
+    from datasets import Dataset, DatasetDict
+
+    splits = skill_splits(name, n_train=n_train, n_validation=n_validation, n_test=n_test, seed=seed)
     return DatasetDict({k: Dataset.from_list(v) for k, v in splits.items()})
 
 
