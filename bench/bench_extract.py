@@ -44,28 +44,45 @@ def _mergekit(donor: Path, host: Path, out: Path, rank: int) -> tuple[Path, floa
     return out, time.perf_counter() - start
 
 
-def _split(rows):
-    """``(seen-template rows, held-out-template rows)``."""
-    rows = list(rows)
-    return [r for r in rows if not r.get("heldout")], [r for r in rows if r.get("heldout")]
+def _row(skill: str, method: str, layers: str, size_bytes: int, fid, seconds: float) -> dict:
+    """One table row from a :class:`genehub.lorafy.fidelity.Fidelity` (a gene's card, or a mergekit adapter)."""
+    hosts = [v["host"] for v in fid.other_skills.values()]
+    return {
+        "skill": skill, "method": method, "layers": layers, "size KB": size_bytes / 1024,
+        "host": fid.host, "donor": fid.donor, "gene": fid.gene,
+        "gene seen": fid.by_template["seen"]["gene"], "donor seen": fid.by_template["seen"]["donor"],
+        "recovered": fid.recovered, "recovered seen": fid.recovered_on("seen"),
+        "other host": sum(hosts) / len(hosts),
+        "other gene": sum(v["gene"] for v in fid.other_skills.values()) / len(hosts),
+        "worst drop": fid.worst_other_drop, "worst drop seen": fid.worst_other_drop_on("seen"),
+        "worst drop held-out": fid.worst_other_drop_on("heldout"), "time s": seconds,
+    }
 
 
-def _score_adapter(adapter: Path, host: Path, test_rows, others) -> dict:
-    """Skill accuracy (all, seen, held-out templates) and other skills' accuracies with ``adapter`` on."""
+def _card_fidelity(card: dict):
+    """The :class:`~genehub.lorafy.fidelity.Fidelity` an extracted gene's card records."""
+    from genehub.lorafy.fidelity import Fidelity
+
+    fid, lorafy = card["fidelity"], card["extra"]["lorafy"]
+    return Fidelity(host=fid["skill"]["host"], donor=fid["skill"]["donor"], gene=fid["skill"]["gene"],
+                    other_skills=fid["other_skills"], num_test_prompts=fid["num_test_prompts"],
+                    by_template=lorafy["fidelity_by_template"], other_by_template=lorafy["other_skills_by_template"])
+
+
+def _adapter_fidelity(adapter: Path, host: Path, test_rows, others, gene_fid):
+    """Fidelity of any PEFT adapter on ``host``, measured like a gene's; the donor's figures are the gene's."""
     from peft import PeftModel
 
     from genehub.hosts import load_host
-    from genehub.zoo import accuracy
+    from genehub.lorafy.fidelity import measure_fidelity
 
     base, tok = load_host(host)
     model = PeftModel.from_pretrained(base, str(adapter)).eval()
-    seen, held = _split(test_rows)
-    other_split = {n: _split(rows) for n, rows in others.items()}
-    return {"all": accuracy(model, tok, test_rows), "seen": accuracy(model, tok, seen),
-            "heldout": accuracy(model, tok, held),
-            "others": {n: accuracy(model, tok, rows) for n, rows in others.items()},
-            "others_seen": {n: accuracy(model, tok, s) for n, (s, _) in other_split.items()},
-            "others_heldout": {n: accuracy(model, tok, h) for n, (_, h) in other_split.items()}}
+    fid = measure_fidelity(model, tok, test_rows, other_tests=others)
+    fid.donor = gene_fid.donor
+    for group, row in fid.by_template.items():
+        row["donor"] = gene_fid.by_template[group]["donor"]
+    return fid
 
 
 def _data_templates_donor(preset: str, zoo_dir, skill: str, test_rows) -> dict:
@@ -78,15 +95,16 @@ def _data_templates_donor(preset: str, zoo_dir, skill: str, test_rows) -> dict:
     import copy
 
     from genehub.hosts import load_host
-    from genehub.zoo import PRESETS, accuracy
+    from genehub.zoo import PRESETS, exact_match
     from genehub.zoo.train import train
 
     host, tok = load_host(zoo_dir.host)
     donor = copy.deepcopy(host)
     train(donor, tok, PRESETS[preset].donor_config(skill, heldout_share=0.0))
-    seen, held = _split(test_rows)
-    return {"all": accuracy(donor, tok, test_rows), "seen": accuracy(donor, tok, seen),
-            "heldout": accuracy(donor, tok, held)}
+    hits = exact_match(donor, tok, test_rows)
+    by_group = {g: [h for h, r in zip(hits, test_rows) if bool(r.get("heldout")) == held]
+                for g, held in (("seen", False), ("heldout", True))}
+    return {g: sum(h) / max(1, len(h)) for g, h in by_group.items()}
 
 
 def _targets(rows: list[dict], homology_rows: list[dict]) -> list[dict]:
@@ -193,62 +211,27 @@ def main(argv: list[str] | None = None) -> int:
             data = load_skill_data(skill)
             test = data.rows("test")
             others = zoo_rows(other_skills(data), "test", args.n_other)
-            host_other = None
             for label, options in variants:
                 start = time.perf_counter()
                 path = extract(donor, z.host, skill, work / f"{skill}-{label.replace(' ', '_')}",
                                ExtractConfig(**{**sized, "n_other": args.n_other, **options}))
                 seconds = time.perf_counter() - start
                 card = load_card(path)
-                fid = card["fidelity"]
-                lorafy = card["extra"]["lorafy"]
-                host_other = {k: v["host"] for k, v in fid["other_skills"].items()}
-                host_other_by = {g: {k: v["host"] for k, v in lorafy["other_skills_by_template"][g].items()}
-                                 for g in ("seen", "heldout")}
-                by_template = lorafy["fidelity_by_template"]
-                gain = fid["skill"]["donor"] - fid["skill"]["host"]
-                rows.append({
-                    "skill": skill, "method": label, "layers": ",".join(map(str, card["adapter"]["layers"])),
-                    "size KB": card["adapter"]["size_bytes"] / 1024,
-                    "host": fid["skill"]["host"], "donor": fid["skill"]["donor"], "gene": fid["skill"]["gene"],
-                    "gene seen": by_template["seen"]["gene"], "donor seen": by_template["seen"]["donor"],
-                    "recovered": (fid["skill"]["gene"] - fid["skill"]["host"]) / gain if gain > 0 else None,
-                    "recovered seen": lorafy.get("recovered_share_seen"),
-                    "other host": sum(host_other.values()) / len(host_other),
-                    "other gene": sum(v["gene"] for v in fid["other_skills"].values()) / len(host_other),
-                    "worst drop": max(v["host"] - v["gene"] for v in fid["other_skills"].values()),
-                    "worst drop seen": lorafy["worst_other_drop_by_template"]["seen"],
-                    "worst drop held-out": lorafy["worst_other_drop_by_template"]["heldout"],
-                    "time s": seconds,
-                })
-                skill_rows = rows[-1]
+                gene_fid = _card_fidelity(card)
+                rows.append(_row(skill, label, ",".join(map(str, card["adapter"]["layers"])),
+                                 card["adapter"]["size_bytes"], gene_fid, seconds))
             for mk_rank in mk_ranks:
                 mk = _mergekit(donor, z.host, work / f"{skill}-mergekit-r{mk_rank}", mk_rank)
                 if mk is None:
                     break
                 adapter, seconds = mk
-                score = _score_adapter(adapter, z.host, test, others)
                 size = sum(f.stat().st_size for f in adapter.glob("*.safetensors"))
-                host, donor_acc = skill_rows["host"], skill_rows["donor"]
-                seen_host = by_template["seen"]["host"]
-                rows.append({
-                    "skill": skill, "method": f"mergekit-extract-lora r{mk_rank}", "layers": "all",
-                    "size KB": size / 1024, "host": host, "donor": donor_acc, "gene": score["all"],
-                    "gene seen": score["seen"], "donor seen": skill_rows["donor seen"],
-                    "recovered": (score["all"] - host) / (donor_acc - host) if donor_acc > host else None,
-                    "recovered seen": ((score["seen"] - seen_host) / (skill_rows["donor seen"] - seen_host)
-                                       if skill_rows["donor seen"] > seen_host else None),
-                    "other host": skill_rows["other host"],
-                    "other gene": sum(score["others"].values()) / len(score["others"]),
-                    "worst drop": max(host_other[k] - v for k, v in score["others"].items()),
-                    "worst drop seen": max(host_other_by["seen"][k] - v for k, v in score["others_seen"].items()),
-                    "worst drop held-out": max(host_other_by["heldout"][k] - v
-                                               for k, v in score["others_heldout"].items()),
-                    "time s": seconds,
-                })
+                rows.append(_row(skill, f"mergekit-extract-lora r{mk_rank}", "all", size,
+                                 _adapter_fidelity(adapter, z.host, test, others, gene_fid), seconds))
             if not args.no_reference_donor:
                 start = time.perf_counter()
                 ref = _data_templates_donor(args.preset, z, skill, test)
+                by_template = gene_fid.by_template
                 references.append({"skill": skill, "zoo donor seen": by_template["seen"]["donor"],
                                    "zoo donor held-out": by_template["heldout"]["donor"],
                                    "data-templates donor seen": ref["seen"],

@@ -139,8 +139,8 @@ def zoo_rows(names: tuple[str, ...], split: str, n_per_skill: int) -> dict[str, 
 
     out = {}
     for n in names:
-        ds = zoo_skills.skill_splits(n, n_train=n_per_skill, n_validation=n_per_skill, n_test=n_per_skill)
-        out[n] = _rows(ds[split])
+        splits = zoo_skills.skill_splits(n, n_train=n_per_skill, n_validation=n_per_skill, n_test=n_per_skill)
+        out[n] = _rows(splits[split])
     return out
 
 
