@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 # ExtractConfig's defaults before issue 5's fidelity work, kept as a baseline row.
-OLD_DEFAULTS = dict(target_share=0.8, rank=8, alpha=16.0, init="random", lam=1.0, steps=300, lr=1e-2, batch_size=32)
+OLD_DEFAULTS = dict(target_share=0.8, rank=8, alpha=16.0, init="random", lam=1.0, steps=300, lr=1e-2, batch_size=32,
+                    n_preserve=100)
 
 
 def _mergekit(donor: Path, host: Path, out: Path, rank: int) -> tuple[Path, float] | None:
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rank", type=int, help="LoRA rank (default: ExtractConfig's; alpha = 2 * rank)")
     parser.add_argument("--variants", help="comma-separated variant labels to run (default: all)")
     parser.add_argument("--skills", help="comma-separated donors to run (default: all of the preset's)")
-    parser.add_argument("--n-other", type=int, default=100, help="test rows per other skill")
+    parser.add_argument("--n-other", type=int, default=None, help="test rows per other skill (default: ExtractConfig's)")
     parser.add_argument("--mergekit-ranks", default="4,8,16,32",
                         help="ranks of mergekit-extract-lora to run (comma-separated; '' for none)")
     parser.add_argument("--no-reference-donor", action="store_true",
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     top_half = tuple(range(num_layers // 2, num_layers))
     variants = [
         ("distill", dict(method="distill")),
-        ("distill n_preserve=100", dict(method="distill", n_preserve=100)),  # the default before this change
+        ("distill n_preserve=1000", dict(method="distill", n_preserve=1000)),  # the default before this change
         (f"distill layers {','.join(map(str, top_half))}", dict(method="distill", layers=top_half)),
         ("distill lambda=0", dict(method="distill", lam=0.0)),
         ("distill q,v", dict(method="distill", modules=("q_proj", "v_proj"))),
@@ -210,11 +211,12 @@ def main(argv: list[str] | None = None) -> int:
             donor = z.donors[skill]
             data = load_skill_data(skill)
             test = data.rows("test")
-            others = zoo_rows(other_skills(data), "test", args.n_other)
+            n_other = args.n_other or defaults.n_other
+            others = zoo_rows(other_skills(data), "test", n_other)
             for label, options in variants:
                 start = time.perf_counter()
                 path = extract(donor, z.host, skill, work / f"{skill}-{label.replace(' ', '_')}",
-                               ExtractConfig(**{**sized, "n_other": args.n_other, **options}))
+                               ExtractConfig(**{**sized, "n_other": n_other, **options}))
                 seconds = time.perf_counter() - start
                 card = load_card(path)
                 gene_fid = _card_fidelity(card)

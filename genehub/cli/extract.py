@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--modules", type=_csv, help="only these linear layers in the circuit, e.g. q_proj,v_proj")
     parser.add_argument("--layers", type=_ints,
                         help="adapt these decoder layers instead of the located circuit, e.g. 2,3")
-    parser.add_argument("--n-preserve", type=int, help="rows per other skill for the preservation term (default 1000)")
+    parser.add_argument("--n-preserve", type=int, help="rows per other skill for the preservation term (default 8000)")
     parser.add_argument("--rank", type=int, help="LoRA rank (default 16)")
     parser.add_argument("--alpha", type=float, help="LoRA alpha (default 32)")
     parser.add_argument("--init", choices=("random", "svd"),
