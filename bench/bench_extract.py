@@ -1,6 +1,6 @@
 """Benchmark gene extraction (genehub.lorafy) against mergekit-extract-lora on a zoo preset.
 
-For each donor of the preset: the distilled gene (default config; 100 preservation rows per skill, the
+For each donor of the preset: the distilled gene (default config; 1000 preservation rows per skill, the
 earlier default; the top half of the layers instead of the circuit; lambda=0; q/v only; rank 4; the defaults
 before issue 5's fidelity work), the data-free SVD gene at the circuit, and `mergekit-extract-lora` at
 several ranks (every module) on the same donor/host, all scored on the same test prompts (half written
@@ -96,16 +96,14 @@ def _data_templates_donor(preset: str, zoo_dir, skill: str, test_rows) -> dict:
     import copy
 
     from genehub.hosts import load_host
+    from genehub.lorafy.fidelity import template_means
     from genehub.zoo import PRESETS, exact_match
     from genehub.zoo.train import train
 
     host, tok = load_host(zoo_dir.host)
     donor = copy.deepcopy(host)
     train(donor, tok, PRESETS[preset].donor_config(skill, heldout_share=0.0))
-    hits = exact_match(donor, tok, test_rows)
-    by_group = {g: [h for h, r in zip(hits, test_rows) if bool(r.get("heldout")) == held]
-                for g, held in (("seen", False), ("heldout", True))}
-    return {g: sum(h) / max(1, len(h)) for g, h in by_group.items()}
+    return template_means(exact_match(donor, tok, test_rows), test_rows)
 
 
 def _targets(rows: list[dict], homology_rows: list[dict]) -> list[dict]:
@@ -205,13 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     rank = args.rank or defaults.rank
     steps = args.steps or defaults.steps
     mk_ranks = [int(r) for r in args.mergekit_ranks.split(",") if r.strip()]
+    n_other = args.n_other or defaults.n_other
     references = []
     try:
         for skill in skills:
             donor = z.donors[skill]
             data = load_skill_data(skill)
             test = data.rows("test")
-            n_other = args.n_other or defaults.n_other
             others = zoo_rows(other_skills(data), "test", n_other)
             for label, options in variants:
                 start = time.perf_counter()

@@ -62,6 +62,20 @@ class Fidelity:
                 "num_test_prompts": self.num_test_prompts}
 
 
+def _mean(values: Sequence[bool]) -> float:
+    return sum(values) / max(len(values), 1)
+
+
+def template_means(hits: Sequence[bool], rows: Sequence[Mapping[str, Any]]) -> dict[str, float] | None:
+    """``{"seen": rate, "heldout": rate}``: the share of hits among the rows written with seen templates and
+    among those written with held-out ones (each row's ``heldout`` flag); None unless the rows mix both."""
+    flags = [bool(r.get("heldout", False)) for r in rows]
+    if all(flags) or not any(flags):
+        return None
+    return {group: _mean([h for h, f in zip(hits, flags) if f == want])
+            for group, want in (("seen", False), ("heldout", True))}
+
+
 def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mapping[str, Any]], *,
                      donor: Any = None, other_tests: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
                      host_scores: Mapping[str, float] | None = None) -> Fidelity:
@@ -85,34 +99,28 @@ def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mappin
     if donor is not None:
         hits["donor"] = exact_match(donor, tokenizer, test_rows)
 
-    def mean(values: Sequence[bool]) -> float:
-        return sum(values) / max(len(values), 1)
-
     # Prompts flagged ``heldout`` use templates the distillation never saw: reported apart.
+    groups = {who: template_means(h, test_rows) for who, h in hits.items()}
     by_template = None
-    flags = [bool(r.get("heldout", False)) for r in test_rows]
-    if any(flags) and not all(flags):
-        by_template = {group: {who: (mean([h for h, f in zip(hits[who], flags) if f == want]) if who in hits else None)
-                               for who in ("host", "donor", "gene")}
-                       for group, want in (("seen", False), ("heldout", True))}
+    if groups["host"] is not None:
+        by_template = {group: {who: groups[who][group] if who in groups else None for who in ("host", "donor", "gene")}
+                       for group in ("seen", "heldout")}
     # Other skills, host vs gene, also split by template group when the rows say which is which.
     others, other_by_template = {}, {"seen": {}, "heldout": {}}
     for name, rows in other_tests.items():
         rows = list(rows)
-        flags = [bool(r.get("heldout", False)) for r in rows]
-        split = any(flags) and not all(flags)
         gene_hits = exact_match(gene_model, tokenizer, rows)
+        gene_groups = template_means(gene_hits, rows)
         host_hits = None
-        if split or name not in host_scores:
+        if gene_groups is not None or name not in host_scores:
             with gene_model.disable_adapter():
                 host_hits = exact_match(gene_model, tokenizer, rows)
-            host_scores.setdefault(name, mean(host_hits))
-        others[name] = {"host": host_scores[name], "gene": mean(gene_hits)}
-        if split:
-            for group, want in (("seen", False), ("heldout", True)):
-                other_by_template[group][name] = {
-                    who: mean([h for h, f in zip(hits_, flags) if f == want])
-                    for who, hits_ in (("host", host_hits), ("gene", gene_hits))}
-    return Fidelity(host=mean(hits["host"]), donor=mean(hits["donor"]) if donor is not None else None,
-                    gene=mean(hits["gene"]), other_skills=others, num_test_prompts=len(test_rows),
+            host_scores.setdefault(name, _mean(host_hits))
+        others[name] = {"host": host_scores[name], "gene": _mean(gene_hits)}
+        if gene_groups is not None:
+            host_groups = template_means(host_hits, rows)
+            for group in ("seen", "heldout"):
+                other_by_template[group][name] = {"host": host_groups[group], "gene": gene_groups[group]}
+    return Fidelity(host=_mean(hits["host"]), donor=_mean(hits["donor"]) if donor is not None else None,
+                    gene=_mean(hits["gene"]), other_skills=others, num_test_prompts=len(test_rows),
                     by_template=by_template, other_by_template=other_by_template if other_by_template["seen"] else None)
