@@ -16,7 +16,7 @@ def register(subparsers: Any) -> None:
                   "genehub demo --registry http://127.0.0.1:8080   # a Hub-compatible endpoint"],
         func=_demo)
     parser.add_argument("--preset", default="demo",
-                        help="zoo preset: demo (default; ~14 min on 2 cores, +9 to build the zoo) or tiny")
+                        help="zoo preset: demo (default; ~12 min on 2 cores, +9 to build the zoo) or tiny")
     parser.add_argument("--out", default="demo-output", help="output folder (default ./demo-output)")
     parser.add_argument("--registry", help="where to push genes (default: a local registry in the output folder)")
     parser.add_argument("--steps", type=int, help="distillation steps per gene (default: extraction's)")

@@ -21,7 +21,7 @@ class DemoConfig:
     """What the demo runs on and where it writes.
 
     Attributes:
-        preset: zoo preset (``demo``: about 14 minutes on 2 CPU cores with the zoo cached, nearly all of it
+        preset: zoo preset (``demo``: about 12 minutes on 2 CPU cores with the zoo cached, nearly all of it
             extracting the two genes, plus about 9 to build the zoo; ``tiny``: about a minute, for tests).
         out: output folder: the registry, installed genes, keys, router, report and plots all go here,
             so the demo changes nothing else on the machine.
