@@ -12,11 +12,22 @@ and by PEFT's mixed adapter batches; the routed composition (the router's featur
 at its layer + a linear head, then the fused mixed batch, as :class:`genehub.routing.Composition`
 does); and the router alone; for forward and 16-token greedy generation, interleaved like the rest of
 the benchmark.
+
+Routing inside the forward pass (:attr:`genehub.routing.Composition.routes_in_pass`) needs genes that
+leave the blocks before the router's layer alone, so at router layer 1 the same host also gets two
+genes on blocks 1 and up, timed four ways: oracle names with the batch grouped by gene (as the
+composition orders it when it routes first), oracle names in the prompts' order (what routing inside
+the pass must run: the rows cannot be reordered mid-pass, so the fused engine gathers each gene's rows by
+index, or runs its masked products where that saves little),
+routed in the router's own pass, and routed inside the pass. Inside the pass the router adds only the
+pooling of the layer's output and the head, timed alone like "router only" (on that output, captured
+once) and divided by the routed-inside-the-pass generation of the same round.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +42,7 @@ def host_size_latency(prompts: list[str], batches: list[int], reps: int, gen_rep
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from genehub.routing.features import host_features
+    from genehub.routing.features import features_in_pass, host_features, pool
     from genehub.routing.fused import FusedGenes
     from genehub.zoo import build_tokenizer
     from genehub.zoo.build import ModelSpec, _new_model
@@ -45,11 +56,17 @@ def host_size_latency(prompts: list[str], batches: list[int], reps: int, gen_rep
         host = _new_model(spec, tok, seed=0).eval().to(device)
         plain = _new_model(spec, tok, seed=0).eval().to(device)  # the bare host, unwrapped (as users run it)
         params = sum(p.numel() for p in host.parameters())
-        config = LoraConfig(r=16, lora_alpha=32, target_modules=MODULES, init_lora_weights=False)
-        model = get_peft_model(host, config, adapter_name="gene-a")
-        model.add_adapter("gene-b", config)
-        model.to(device).eval()
-        fused = FusedGenes(model, ["gene-a", "gene-b"])
+
+        def with_genes(base: Any, blocks: list[int] | None) -> tuple[Any, FusedGenes]:
+            config = LoraConfig(r=16, lora_alpha=32, target_modules=MODULES, init_lora_weights=False,
+                                layers_to_transform=blocks, layers_pattern="layers" if blocks else None)
+            wrapped = get_peft_model(base, config, adapter_name="gene-a")
+            wrapped.add_adapter("gene-b", config)
+            wrapped.to(device).eval()
+            return wrapped, FusedGenes(wrapped, ["gene-a", "gene-b"])
+
+        model, fused = with_genes(host, None)
+        late, late_fused = with_genes(_new_model(spec, tok, seed=0).eval().to(device), list(range(1, layers)))
         router_layers = sorted({max(1, round(0.75 * layers)), 1})  # Router.train's default, and the earliest
         for b in batches:
             batch = [prompts[(i * 7) % len(prompts)] for i in range(b)]
@@ -58,11 +75,13 @@ def host_size_latency(prompts: list[str], batches: list[int], reps: int, gen_rep
             # Rows grouped by gene, as Composition orders a batch before running it.
             names = sorted(("gene-a", "gene-b", "__base__")[i % 3] for i in range(b))
             rows_w = [{} if n == "__base__" else {n: 1.0} for n in names]
+            in_order = [({"gene-a": 1.0}, {"gene-b": 1.0}, {})[i % 3] for i in range(b)]  # not grouped
+            layer_out = _layer_output(late, enc, 1)
             for layer in router_layers:
                 head = torch.randn(3, hidden)  # the router's head runs on the CPU, as Router does
 
-                def route(layer: int = layer, head: torch.Tensor = head) -> None:
-                    feats = host_features(model, tok, batch, layer=layer, pooling="last", encoding=enc)
+                def route(layer: int = layer, head: torch.Tensor = head, m: Any = model) -> None:
+                    feats = host_features(m, tok, batch, layer=layer, pooling="last", encoding=enc)
                     torch.softmax(feats @ head.T, dim=-1).tolist()
 
                 def bare(kind: str) -> Callable[[], Any]:
@@ -77,12 +96,30 @@ def host_size_latency(prompts: list[str], batches: list[int], reps: int, gen_rep
                         return model.generate(**enc, adapter_names=names, **gen)
                     return fn
 
-                def mixed(kind: str, routed: bool) -> Callable[[], Any]:
+                def mixed(kind: str, routed: bool, m: Any = model, f: FusedGenes = fused, rows: Any = rows_w
+                          ) -> Callable[[], Any]:
                     def fn() -> Any:
                         if routed:
-                            route()
-                        with fused.apply(rows_w):
-                            return model(**enc) if kind == "forward" else model.generate(**enc, **gen)
+                            route(m=m)
+                        with f.apply(rows):
+                            return m(**enc) if kind == "forward" else m.generate(**enc, **gen)
+                    return fn
+
+                def router_in_pass(head: torch.Tensor = head, layer_out: torch.Tensor = layer_out) -> None:
+                    """What routing adds inside the pass: pool the layer's output (as features_in_pass does), the head."""
+                    feats = pool(layer_out.float(), enc["attention_mask"], "last").cpu()
+                    torch.softmax(feats @ head.T, dim=-1).tolist()
+
+                def in_pass(kind: str, head: torch.Tensor = head) -> Callable[[], Any]:
+                    def fn() -> Any:
+                        with ExitStack() as stack:
+                            def express(feats: torch.Tensor) -> None:  # as Composition does, at the router's layer
+                                torch.softmax(feats @ head.T, dim=-1).tolist()
+                                stack.enter_context(late_fused.apply(in_order))
+
+                            stack.enter_context(features_in_pass(late, enc["attention_mask"], layer=1,
+                                                                 pooling="last", then=express))
+                            return late(**enc) if kind == "forward" else late.generate(**enc, **gen)
                     return fn
 
                 entry: dict[str, Any] = {"hidden": hidden, "layers": layers, "params_m": round(params / 1e6, 2),
@@ -91,18 +128,54 @@ def host_size_latency(prompts: list[str], batches: list[int], reps: int, gen_rep
                     for kind, n in (("forward", reps), ("generate", gen_reps)):
                         fns = {"bare host": bare(kind), "oracle": mixed(kind, False), "oracle peft": peft_mixed(kind),
                                "routed": mixed(kind, True), "router only": route}
+                        if layer == 1:
+                            fns.update({
+                                "late oracle": mixed(kind, False, late, late_fused),
+                                "late oracle in order": mixed(kind, False, late, late_fused, in_order),
+                                "late routed": mixed(kind, True, late, late_fused),
+                                "late in pass": in_pass(kind), "late router only": lambda: route(m=late),
+                                "router in pass": router_in_pass})
                         times, _ = interleaved({k: _synced(f, device) for k, f in fns.items()}, n)
                         r = ratios(times, "bare host")
                         entry[f"{kind}_bare_ms"] = r["bare host"]["ms"]
-                        entry[f"{kind}_oracle"] = r["oracle"]["ratio"]
-                        entry[f"{kind}_oracle_peft"] = r["oracle peft"]["ratio"]
-                        entry[f"{kind}_routed"] = r["routed"]["ratio"]
+                        for key, label in (("oracle", "oracle"), ("oracle_peft", "oracle peft"), ("routed", "routed"),
+                                           ("late_oracle", "late oracle"), ("late_oracle_in_order", "late oracle in order"),
+                                           ("late_routed", "late routed"), ("late_in_pass", "late in pass")):
+                            if label in r:
+                                entry[f"{kind}_{key}"] = r[label]["ratio"]
                         if kind == "generate":
-                            share = sorted(a / g for a, g in zip(times["router only"], times["routed"]))
-                            entry["router_share_of_generate"] = round(share[len(share) // 2], 4)
+                            entry["router_share_of_generate"] = _median_share(times["router only"], times["routed"])
+                            if layer == 1:
+                                entry["late_router_share_of_generate"] = _median_share(times["late router only"],
+                                                                                       times["late routed"])
+                                entry["in_pass_share_of_generate"] = _median_share(times["router in pass"],
+                                                                                   times["late in pass"])
                 rows.append(entry)
-        del model, host, plain
+        del model, host, plain, late
     return rows
+
+
+def _layer_output(model: Any, enc: dict[str, Any], layer: int) -> Any:
+    """Feature layer ``layer``'s output for ``enc`` (one forward pass of ``model``, adapters as they are)."""
+    import torch
+
+    from genehub.routing.features import feature_module
+
+    out: list[Any] = []
+    handle = feature_module(model, layer).register_forward_hook(
+        lambda _m, _i, o: out.append(o[0] if isinstance(o, tuple) else o))
+    try:
+        with torch.no_grad():
+            model(**enc)
+    finally:
+        handle.remove()
+    return out[0]
+
+
+def _median_share(part: list[float], whole: list[float]) -> float:
+    """Median over rounds of ``part / whole`` (each round's two timings side by side)."""
+    share = sorted(a / w for a, w in zip(part, whole))
+    return round(share[len(share) // 2], 4)
 
 
 def _synced(fn: Callable[[], Any], device: str) -> Callable[[], Any]:
@@ -130,6 +203,24 @@ def host_size_md(rows: list[dict[str, Any]]) -> str:
                      f"{e['forward_routed']:.2f}x | {e['generate_bare_ms']} | {e['generate_oracle']:.2f}x, "
                      f"{e['generate_oracle_peft']:.2f}x | {e['generate_routed']:.2f}x | "
                      f"{100 * e['router_share_of_generate']:.1f}% |")
+    return "\n".join(lines)
+
+
+def in_pass_md(rows: list[dict[str, Any]]) -> str:
+    """The router-layer-1 rows of :func:`host_size_latency` with genes from block 1 on (see the module's docstring)."""
+    header = ["host (hidden x layers)", "params", "batch",
+              "forward / bare: oracle grouped, oracle in order, routed own pass, routed in pass",
+              "generate-16 / bare: oracle grouped, oracle in order, routed own pass, routed in pass",
+              "router share of generate: own pass, in pass"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for e in rows:
+        if "forward_late_in_pass" not in e:
+            continue
+        cells = {k: ", ".join(f"{e[f'{k}_{c}']:.2f}x" for c in ("late_oracle", "late_oracle_in_order", "late_routed",
+                                                                  "late_in_pass")) for k in ("forward", "generate")}
+        lines.append(f"| {e['hidden']} x {e['layers']} | {e['params_m']}M | {e['batch']} | {cells['forward']} | "
+                     f"{cells['generate']} | {100 * e['late_router_share_of_generate']:.1f}%, "
+                     f"{100 * e['in_pass_share_of_generate']:.1f}% |")
     return "\n".join(lines)
 
 
@@ -162,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = host_size_latency(prompts, args.batches, args.reps, args.gen_reps, _interleaved, _ratios,
                              sizes=tuple(sizes), device=args.device)
     print(host_size_md(rows))
+    print()
+    print(in_pass_md(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0

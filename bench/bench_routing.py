@@ -105,6 +105,17 @@ def _routing(comp: Any, rows: dict[str, list], names_of: dict[str, str]) -> dict
     return out
 
 
+def _heldout_routing_at(comp: Any, rows: dict[str, list], names_of: dict[str, str], *, layer: int) -> float:
+    """Held-out-template routing accuracy of the composition's router retrained at feature layer ``layer``."""
+    from genehub.routing import Router
+
+    router = Router.train(comp.host_info, list(comp.genes.values()), model=comp.model, tokenizer=comp.tokenizer,
+                          layer=layer)
+    held = [{"prompt": r["prompt"], "label": names_of.get(s, "none")} for s, rs in rows.items() for r in rs
+            if r.get("heldout")]
+    return round(router.evaluate(comp.model, comp.tokenizer, held), 4)
+
+
 # ------------------------------------------------------------------------------------------- latency
 def _interleaved(fns: dict[str, Callable[[], Any]], reps: int) -> tuple[dict[str, list[float]], dict[str, str]]:
     """Seconds per call of each function over ``reps`` rounds, the functions interleaved in every round."""
@@ -312,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         report["xlora"] = info
     report["accuracy"] = _accuracy(comp, rows, names_of, others)
     report["routing"] = _routing(comp, rows, names_of)
+    if comp.router.layer != 1:
+        report["routing"]["layer1_heldout_accuracy"] = _heldout_routing_at(comp, rows, names_of, layer=1)
     timed = {k: v for k, v in others.items() if not isinstance(v, str)}
     report["latency"] = _latency(comp, bare, rows, names_of, args.batches, args.reps, args.gen_reps, timed)
     del others, timed

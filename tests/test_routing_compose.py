@@ -92,7 +92,8 @@ def test_fused_engine_equals_peft_mixed_batches(tiny_zoo, zoo_genes, monkeypatch
         with fused._fused.apply([{"sort-gene": 0.6, "upper-gene": 0.4}] * len(prompts)):
             mixed = fused.model(**enc, position_ids=pos).logits
     torch.testing.assert_close(mixed[mask], merged[mask], rtol=1e-4, atol=1e-5)
-    # Rows in any order (masked products) equal the same rows grouped by gene (one slice per gene).
+    # Rows in any order (masked products, or each gene's rows gathered by index) equal the same rows grouped
+    # by gene (one slice per gene).
     rows = [{"sort-gene": 1.0}, {}, {"sort-gene": 0.6, "upper-gene": 0.4}, {"upper-gene": 1.0}, {}, {"sort-gene": 1.0}]
     order = fused._fused.group_order(rows)
     assert order == [0, 5, 1, 4, 2, 3]
@@ -254,6 +255,76 @@ def test_router_features_through_the_composition_equal_the_bare_host_and_leave_n
     # The composition's own tokenization is reused by the router and gives the same decisions.
     enc = comp._encode(prompts)
     assert [d.gene for d in comp.route(prompts, encoding=enc)] == [d.gene for d in comp.route(prompts)]
+
+
+def _late_gene(src, dst, first_block):
+    """``src`` without its LoRA weights in the decoder blocks before ``first_block``: a gene that acts from there on."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(src, dst)
+    weights = load_file(str(dst / "adapter_model.safetensors"))
+    early = tuple(f"layers.{i}." for i in range(first_block))
+    save_file({k: v for k, v in weights.items() if not any(e in k for e in early)}, str(dst / "adapter_model.safetensors"))
+    config = json.loads((dst / "adapter_config.json").read_text())
+    blocks = json.loads((dst / "gene.json").read_text())["host"]["num_layers"]
+    config.update(layers_to_transform=list(range(first_block, blocks)), layers_pattern="layers")
+    (dst / "adapter_config.json").write_text(json.dumps(config))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def late_genes(zoo_genes, tmp_path_factory):  # noqa: F811
+    root = tmp_path_factory.mktemp("late-genes")
+    return {s: _late_gene(zoo_genes[s], root / s, 1) for s in ("sort", "upper")}
+
+
+@pytest.mark.parametrize("by_gene", [True, False], ids=["rows-by-gene", "masked"])
+def test_routing_inside_the_forward_pass_equals_routing_in_its_own_pass(tiny_zoo, late_genes, monkeypatch, by_gene):
+    from genehub.routing import fused as fused_module
+    from genehub.routing import router as router_module
+    from genehub.routing.features import feature_module
+
+    # Force each path of the fused engine (the tiny host's calls are below the size where rows run by gene).
+    monkeypatch.setattr(fused_module, "GROUPED_MIN_SAVED", 0 if by_gene else 10**15)
+
+    genes = [late_genes["sort"], late_genes["upper"]]
+    one = compose(tiny_zoo.host, genes, layer=1)  # the genes start at block 1, the router reads block 0's output
+    two = compose(tiny_zoo.host, genes, one.router, route_in_pass=False)
+    assert one.routes_in_pass and not two.routes_in_pass
+    prompts = [p for pair in zip(*PROMPTS.values()) for p in pair]  # interleaved: rows of one gene not grouped
+    want = two.generate(prompts, max_new_tokens=8)
+    assert [g.gene for g in want] == [f"{s}-gene" if s else None for _ in range(2) for s in PROMPTS]
+    want_logits = two.logits(prompts)
+
+    def no_second_pass(*args, **kwargs):
+        raise AssertionError("routed in a pass of its own")
+
+    monkeypatch.setattr(router_module, "host_features", no_second_pass)
+    got = one.generate(prompts, max_new_tokens=8)
+    assert [(g.gene, g.text) for g in got] == [(g.gene, g.text) for g in want]
+    for a, b in zip(got, want):
+        assert a.decision.probabilities == pytest.approx(b.decision.probabilities, abs=1e-5)
+    mask = one.tokenizer(prompts, return_tensors="pt", padding=True)["attention_mask"].bool()
+    torch.testing.assert_close(one.logits(prompts)[mask], want_logits[mask], rtol=1e-4, atol=1e-5)
+    # Nothing is left behind: no capture hook, every LoRA layer back to PEFT's forward.
+    assert not feature_module(one.model, 1)._forward_hooks
+    assert all("forward" not in vars(layer.module) for layer in one._fused.layers)
+    # Oracle genes still bypass the router, in either mode.
+    assert [g.gene for g in one.generate(prompts[:2], genes=[None, "upper-gene"], max_new_tokens=2)] == [None, "upper-gene"]
+
+
+def test_routing_runs_its_own_pass_when_a_gene_acts_before_the_router_layer(tiny_zoo, zoo_genes, late_genes):  # noqa: F811
+    from genehub.routing.features import first_adapted_block
+
+    comp = compose(tiny_zoo.host, [late_genes["upper"]], layer=1)
+    assert comp.routes_in_pass and first_adapted_block(comp.model, [m.module for m in comp._fused.layers]) == 1
+    comp.add_gene(zoo_genes["sort"])  # adapts block 0, which the router reads through
+    assert not comp.routes_in_pass
+    assert [g.gene for g in comp.generate(PROMPTS["sort"], max_new_tokens=4)] == ["sort-gene", "sort-gene"]
+    comp.remove_gene("sort-gene")
+    assert comp.routes_in_pass
+    assert not compose(tiny_zoo.host, [late_genes["upper"]], layer=2).routes_in_pass  # reads block 1's output
+    assert not compose(tiny_zoo.host, [late_genes["upper"]], layer=1, engine="peft").routes_in_pass
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run where one is)")

@@ -107,7 +107,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--genes", nargs="+", required=True, metavar="GENE_DIR", help="gene directories")
     p.add_argument("--out", required=True, help="router directory to write")
     p.add_argument("--threshold", type=float, default=0.5, help="minimum confidence to express a gene (0.5)")
-    p.add_argument("--layer", type=int, default=None, help="host layer whose hidden states are the features")
+    p.add_argument("--layer", type=int, default=None,
+                   help="host layer whose hidden states are the features (default: three quarters up); at or below "
+                        "the first decoder block any gene adapts, compositions route inside their forward pass")
     p.add_argument("--seed", type=int, default=0)
     p = add_command(group, "show", help="show a router's host, genes, classes and accuracy", func=_router_show,
                     examples=["genehub router show ./router", "genehub router show ./router --json"])

@@ -10,6 +10,11 @@ PEFT's loop costs 2.3x, see bench/REPORT.md) and ``"peft"`` (PEFT's mixed adapte
 ``delete_adapter``) without reloading the host; adding one retrains the router head (seconds),
 removing one drops its class.
 
+Routing normally runs the bare host up to the router's feature layer before the composed pass. When no
+gene acts before that layer (e.g. a router at layer 1 and genes whose circuits start at block 1), the
+fused engine routes inside the composed pass instead: the router reads the layer on the way up and the
+genes are switched on from there, so routing costs only the router's head (:attr:`Composition.routes_in_pass`).
+
     >>> comp = compose(zoo.host, ["genes/sort", "genes/upper"])       # trains a router when none is given
     >>> [(g.gene, g.text) for g in comp.generate(["sort cab:", "copy dog:"])]
     [('sort-gene', 'abc'), (None, 'dog')]
@@ -19,8 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +34,7 @@ import torch
 
 from ..errors import RouterError, UsageError
 from ..hosts import HostInfo, describe_host, load_host, require_compatible
+from .features import features_in_pass, first_adapted_block
 from .fused import FusedGenes
 from .genes import BASE_ADAPTER, GeneRef, load_gene, load_genes, require_fit
 from .router import Router, RoutingDecision
@@ -56,7 +62,7 @@ class Composition:
 
     def __init__(self, model: Any, tokenizer: Any, host_info: HostInfo, genes: dict[str, GeneRef],
                  router: Router, *, mode: Mode = "top1", top_k: int = 2, engine: Engine = "auto",
-                 router_options: dict[str, Any] | None = None) -> None:
+                 route_in_pass: bool = True, router_options: dict[str, Any] | None = None) -> None:
         if engine not in ENGINES:
             raise UsageError(f"Unknown engine {engine!r}.", hint=f"Use one of: {', '.join(ENGINES)}.")
         self.model = model
@@ -68,8 +74,10 @@ class Composition:
         self.top_k = top_k
         self._router_options = dict(router_options or {})
         self.engine = engine
+        self.route_in_pass = route_in_pass
         self._mixes: dict[str, str] = {}
         self._fused: FusedGenes | None = None
+        self._first_gene_block = -1
         _check_router(router, genes, host_info)
         self._refresh_engine()
 
@@ -79,7 +87,7 @@ class Composition:
         ``engine="auto"`` uses the fused engine when it can run every gene and PEFT's mixed batches
         otherwise (logged); ``"fused"`` raises instead. :attr:`active_engine` says which one runs.
         """
-        self._fused = None
+        self._fused, self._first_gene_block = None, -1
         if self.engine == "peft":
             return
         reason = FusedGenes.supported(self.model, list(self._genes)) if self.engine == "auto" else None
@@ -87,11 +95,24 @@ class Composition:
             log.warning("Composing with PEFT's mixed adapter batches: %s.", reason)
             return
         self._fused = FusedGenes(self.model, list(self._genes))
+        self._first_gene_block = first_adapted_block(self.model, [layer.module for layer in self._fused.layers])
 
     @property
     def active_engine(self) -> str:
         """``"fused"`` or ``"peft"``: the engine that runs mixed batches now."""
         return "fused" if self._fused is not None else "peft"
+
+    @property
+    def routes_in_pass(self) -> bool:
+        """Whether routed ``logits``/``generate`` calls decide inside their own forward pass.
+
+        They can when no gene acts before the router's feature layer (``router.layer <=`` the first
+        decoder block a gene adapts) and the fused engine runs: the first blocks of the pass are then the
+        bare host's, so the router reads its features there, and the genes are switched on for the rest
+        of the pass. Routing then costs the router's head alone, where otherwise it costs a separate pass
+        of the bare host up to its layer. Same decisions and outputs either way (tested).
+        """
+        return self.route_in_pass and self._fused is not None and self.router.layer <= self._first_gene_block
 
     @property
     def genes(self) -> dict[str, GeneRef]:
@@ -106,8 +127,11 @@ class Composition:
         Args:
             encoding: the prompts already tokenized (``logits`` and ``generate`` share theirs).
         """
-        return self.router.route(self.model, self.tokenizer, list(prompts),
-                                 top_k=self.top_k if self.mode == "topk" else 1, encoding=encoding)
+        return self.router.route(self.model, self.tokenizer, list(prompts), top_k=self._top_k, encoding=encoding)
+
+    @property
+    def _top_k(self) -> int:
+        return self.top_k if self.mode == "topk" else 1
 
     def adapter_names(self, decisions: Sequence[RoutingDecision]) -> list[str]:
         """PEFT ``adapter_names`` for decisions: the gene, ``"__base__"``, or a merged top-k mix."""
@@ -197,6 +221,31 @@ class Composition:
         with self._fused.apply([rows[i] for i in order]):
             yield {k: v[index] for k, v in enc.items()}, torch.argsort(index)
 
+    def _run(self, prompts: Sequence[str], enc: dict[str, torch.Tensor], genes: Sequence[str | None] | None,
+             call: Callable[[dict[str, Any]], torch.Tensor]
+             ) -> tuple[torch.Tensor, list[str], list[RoutingDecision | None]]:
+        """``call(inputs)`` with each row expressing its gene (``genes``, or the router's choice).
+
+        Returns the output rows in the prompts' order, the adapter name per row and the decisions.
+        """
+        if genes is None and self.routes_in_pass:
+            decisions: list[RoutingDecision] = []
+            fused = self._fused
+            assert fused is not None  # routes_in_pass needs the fused engine
+            with ExitStack() as stack:
+                def express(features: torch.Tensor) -> None:  # called inside the pass, at the router's layer
+                    decisions.extend(self.router.decide(prompts, features, top_k=self._top_k))
+                    stack.enter_context(fused.apply([self.gene_weights(d) for d in decisions]))
+
+                stack.enter_context(features_in_pass(self.model, enc["attention_mask"], layer=self.router.layer,
+                                                     pooling=self.router.pooling, then=express))
+                out = call(enc)
+            return out, [d.gene or BASE_ADAPTER for d in decisions], list(decisions)
+        names, decisions_ = self._names_for(prompts, genes, enc)
+        with self._expressing(enc, names, decisions_) as (inputs, back):
+            out = call(inputs)
+        return (out if back is None else out[back]), names, decisions_
+
     @torch.no_grad()
     def logits(self, prompts: Sequence[str], *, genes: Sequence[str | None] | None = None) -> torch.Tensor:
         """Next-token logits ``(batch, seq, vocab)`` of one mixed-batch forward (left-padded).
@@ -205,11 +254,8 @@ class Composition:
             genes: one gene name (or ``None`` for the bare host) per prompt, instead of the router's choice.
         """
         enc = self._encode(prompts)
-        names, decisions = self._names_for(prompts, genes, enc)
         enc["position_ids"] = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-        with self._expressing(enc, names, decisions) as (inputs, back):
-            logits = self.model(**inputs).logits
-        return logits if back is None else logits[back]
+        return self._run(prompts, enc, genes, lambda inputs: self.model(**inputs).logits)[0]
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 16,
@@ -227,13 +273,9 @@ class Composition:
         """
         prompts = list(prompts)
         enc = self._encode(prompts)
-        names, decisions = self._names_for(prompts, genes, enc)
-        with self._expressing(enc, names, decisions) as (inputs, back):
-            out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                      eos_token_id=self.tokenizer.eos_token_id,
-                                      pad_token_id=self.tokenizer.pad_token_id, **generate_kwargs)
-        if back is not None:
-            out = out[back]
+        out, names, decisions = self._run(prompts, enc, genes, lambda inputs: self.model.generate(
+            **inputs, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=self.tokenizer.eos_token_id,
+            pad_token_id=self.tokenizer.pad_token_id, **generate_kwargs))
         new = out[:, enc["input_ids"].shape[1]:]
         texts = [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
         return [Generation(p, t, None if n == BASE_ADAPTER else (d.gene if d else n), d)
@@ -298,8 +340,8 @@ def _check_router(router: Router, genes: dict[str, GeneRef], host_info: HostInfo
 
 
 def compose(host: str | Path, genes: Sequence[str | Path | GeneRef], router: Router | str | Path | None = None, *,
-            mode: Mode = "top1", top_k: int = 2, engine: Engine = "auto", model: Any | None = None,
-            tokenizer: Any | None = None, **router_options: Any) -> Composition:
+            mode: Mode = "top1", top_k: int = 2, engine: Engine = "auto", route_in_pass: bool = True,
+            model: Any | None = None, tokenizer: Any | None = None, **router_options: Any) -> Composition:
     """Plug ``genes`` into ``host`` behind a router.
 
     Args:
@@ -312,6 +354,8 @@ def compose(host: str | Path, genes: Sequence[str | Path | GeneRef], router: Rou
             :mod:`genehub.routing.fused`), ``"peft"`` (PEFT's mixed adapter batches; top-k mixes are
             merged with PEFT's ``cat`` combination and cached), or ``"auto"`` (the default: fused when
             it can run every gene, else PEFT's). Same outputs per row; fused is faster.
+        route_in_pass: route inside the forward pass when no gene acts before the router's feature
+            layer (see :attr:`Composition.routes_in_pass`); ``False`` always runs the router's own pass.
         model, tokenizer: the bare host already loaded (it becomes the composition's ``PeftModel``).
         **router_options: passed to :meth:`Router.train` (now and when a gene is added later).
 
@@ -345,4 +389,4 @@ def compose(host: str | Path, genes: Sequence[str | Path | GeneRef], router: Rou
     if router is None:
         router = Router.train(host_info, refs, model=peft_model, tokenizer=tokenizer, **router_options)
     return Composition(peft_model, tokenizer, host_info, by_name, router, mode=mode, top_k=top_k, engine=engine,
-                       router_options=router_options)
+                       route_in_pass=route_in_pass, router_options=router_options)

@@ -6,11 +6,15 @@ forward pass stops there (a hook raises once the layer's output is captured), so
 as PEFT's ``"__base__"``, which is cheaper than toggling ``disable_adapter`` on every module), so a
 prompt's features (and its route) do not depend on which genes are loaded. Positions are counted from
 each row's first real token, so a prompt's features do not depend on how its batch was padded.
+
+When no gene acts before the feature layer, a composition needs no pass of its own:
+:func:`features_in_pass` reads the features inside the composed forward pass, and the genes are switched
+on for the rest of it (:attr:`genehub.routing.Composition.routes_in_pass`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -39,7 +43,8 @@ def decoder_layers(model: Any) -> Sequence[Any]:
                       hint="Use --layer 0 (embeddings), or a Llama/GPT-style host.")
 
 
-def _pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """``(batch, dim)`` router features from a layer's ``(batch, seq, hidden)`` output and the attention mask."""
     mask_f = mask.unsqueeze(-1).to(hidden.dtype)
     mean = (hidden * mask_f).sum(1) / mask_f.sum(1).clamp(min=1.0)
     positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
@@ -70,6 +75,71 @@ def _structure(model: Any) -> tuple[Sequence[Any], list[Any]]:
         cached = (key, decoder_layers(model), lora)
         _STRUCTURE[model] = cached
     return cached[1], cached[2]
+
+
+def feature_module(model: Any, layer: int) -> Any:
+    """The module whose output is feature layer ``layer`` (0: the token embeddings, ``i``: decoder block ``i``)."""
+    layers = _structure(model)[0]
+    if not 0 <= layer <= len(layers):
+        raise RouterError(f"Feature layer {layer} is outside the host's 0..{len(layers)}.",
+                          hint=f"Pick a layer between 0 and {len(layers)}.")
+    return model.get_input_embeddings() if layer == 0 else layers[layer - 1]
+
+
+def first_adapted_block(model: Any, modules: Sequence[Any]) -> int:
+    """Index of the first decoder block that holds one of ``modules`` (the number of blocks when none does;
+    -1 when one sits before the blocks, e.g. on the embeddings; the output embeddings count as after them).
+
+    Feature layers up to this index read the bare host even while those modules are active, which is
+    what lets a composition route inside its forward pass (:func:`features_in_pass`).
+    """
+    layers = _structure(model)[0]
+    block_of = {id(m): i for i, block in enumerate(layers) for m in block.modules()}
+    output = model.get_output_embeddings()
+    after = {id(m) for m in output.modules()} if output is not None else set()
+    first = len(layers)
+    for module in modules:
+        if id(module) in block_of:
+            first = min(first, block_of[id(module)])
+        elif id(module) not in after:
+            return -1
+    return first
+
+
+@contextmanager
+def features_in_pass(model: Any, attention_mask: torch.Tensor, *, layer: int, pooling: str,
+                     then: Callable[[torch.Tensor], None]) -> Iterator[None]:
+    """Hand router features to ``then`` from inside the model's next forward pass, which goes on.
+
+    On the first forward pass in the block (a ``generate``'s prefill), as soon as feature layer ``layer``
+    has run, its output pooled like :func:`host_features` (float32, CPU) is passed to ``then``, which can
+    still change what the rest of the pass does (the composition switches its genes on there). Later
+    passes (one-token generation steps) are left alone. The features are the bare host's only if nothing
+    before ``layer`` is adapted (see :func:`first_adapted_block`), and equal :func:`host_features`' when
+    the pass numbers positions from each row's first real token (as ``generate`` does).
+    """
+    if pooling not in POOLINGS:
+        raise RouterError(f"Unknown pooling {pooling!r}.", hint=f"Choose one of: {', '.join(POOLINGS)}.")
+    done = False
+
+    def hook(_module: Any, _inputs: Any, output: Any) -> None:
+        nonlocal done
+        if done:
+            return
+        done = True
+        hidden = output[0] if isinstance(output, tuple) else output
+        if tuple(hidden.shape[:2]) != tuple(attention_mask.shape):
+            raise RouterError(f"The forward pass has shape {tuple(hidden.shape[:2])}, not the prompts' "
+                              f"{tuple(attention_mask.shape)}.",
+                              hint="Run one pass over the prompts as given (no beam search or num_return_sequences), "
+                                   "or compose with route_in_pass=False.")
+        then(pool(hidden.float(), attention_mask.to(hidden.device), pooling).cpu())
+
+    handle = feature_module(model, layer).register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 @contextmanager
@@ -127,11 +197,7 @@ def host_features(model: Any, tokenizer: Any, prompts: Sequence[str], *, layer: 
         raise RouterError(f"Unknown pooling {pooling!r}.", hint=f"Choose one of: {', '.join(POOLINGS)}.")
     if not prompts:
         raise RouterError("No prompts to compute router features for.", hint="Pass at least one prompt.")
-    layers = _structure(model)[0]
-    if not 0 <= layer <= len(layers):
-        raise RouterError(f"Feature layer {layer} is outside the host's 0..{len(layers)}.",
-                          hint=f"Pick a layer between 0 and {len(layers)}.")
-    target = model.get_input_embeddings() if layer == 0 else layers[layer - 1]
+    target = feature_module(model, layer)
     captured: list[torch.Tensor] = []
 
     def hook(_module: Any, _inputs: Any, output: Any) -> None:
@@ -160,7 +226,7 @@ def host_features(model: Any, tokenizer: Any, prompts: Sequence[str], *, layer: 
             if not captured:
                 raise RouterError("The feature layer was never reached during the forward pass.",
                                   hint="Pick another --layer.")
-            out.append(_pool(captured[0].float(), mask, pooling).cpu())
+            out.append(pool(captured[0].float(), mask, pooling).cpu())
     finally:
         handle.remove()
     return torch.cat(out)

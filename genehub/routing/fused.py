@@ -23,8 +23,10 @@ own slice of the batch, added in place into the base layer's output:
 so bare-host rows cost nothing beyond the host and a gene row costs its own rank, not the sum of all
 ranks. That pays on a CPU where the arithmetic sets the cost (batch 32 on a 0.7M-parameter host with
 two rank-16 genes on every module: forward 1.37x -> 1.21x the bare host); calls that would save little
-per slice (one-token generation steps, tiny hosts: :data:`GROUPED_MIN_SAVED`), calls on other devices,
-and rows in any other order keep the masked products.
+per slice (one-token generation steps, tiny hosts: :data:`GROUPED_MIN_SAVED`) and calls on other devices
+keep the masked products. A gene whose rows are spread over the batch (a composition that routes inside
+its forward pass cannot reorder it) gets them gathered and its update added back by index
+(``y.index_add_(0, rows_g, ...)``), which costs a copy of those rows per layer more than a slice.
 
 It reads the weights PEFT loaded (so adding and removing genes stays PEFT's ``load_adapter`` /
 ``delete_adapter``) and only replaces the LoRA layers' forward for the duration of a call.
@@ -153,8 +155,7 @@ class FusedGenes:
             if (weight.device, weight.dtype) != (first.a_cat.device, first.a_cat.dtype):
                 self.refresh()
         weights = self.row_weights(rows)  # also checks the gene names
-        runs = _runs(rows)
-        grouped = len(runs) == len({key for _, _, key in runs})
+        groups = _groups(rows)
         masks: dict[tuple[Any, ...], torch.Tensor] = {}  # layers with the same genes and ranks share one
         originals = []
         try:
@@ -163,9 +164,8 @@ class FusedGenes:
                 if key not in masks:
                     masks[key] = (weights.to(layer.columns) @ layer.columns).unsqueeze(1)  # (batch, 1, sum_r)
                 mask = masks[key]
-                forward = _forward(layer.module.base_layer, layer.a_cat, layer.b_cat, mask)
-                if grouped:
-                    forward = _grouped_forward(layer, runs, len(rows), forward)
+                forward = _grouped_forward(layer, groups, len(rows),
+                                           _forward(layer.module.base_layer, layer.a_cat, layer.b_cat, mask))
                 originals.append(layer.module)
                 layer.module.forward = forward
             yield
@@ -178,74 +178,81 @@ def _key(row: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
     return tuple(sorted((g, float(w)) for g, w in row.items() if w))
 
 
-def _runs(rows: Sequence[Mapping[str, float]]) -> list[tuple[int, int, tuple[tuple[str, float], ...]]]:
-    """``(start, end, key)`` of each run of consecutive rows that express the same weighted genes."""
-    runs: list[tuple[int, int, tuple[tuple[str, float], ...]]] = []
+def _groups(rows: Sequence[Mapping[str, float]]) -> list[tuple[slice | torch.Tensor, int, tuple[tuple[str, float], ...]]]:
+    """``(rows, count, key)`` per distinct weighted gene set, in order of first appearance: its rows as a
+    ``slice`` when they are consecutive (as :meth:`FusedGenes.group_order` arranges), else an index tensor."""
+    where: dict[tuple[tuple[str, float], ...], list[int]] = {}
     for i, row in enumerate(rows):
-        key = _key(row)
-        if runs and runs[-1][2] == key:
-            runs[-1] = (runs[-1][0], i + 1, key)
-        else:
-            runs.append((i, i + 1, key))
-    return runs
+        where.setdefault(_key(row), []).append(i)
+    groups: list[tuple[slice | torch.Tensor, int, tuple[tuple[str, float], ...]]] = []
+    for key, index in where.items():
+        consecutive = index[-1] - index[0] + 1 == len(index)
+        groups.append((slice(index[0], index[-1] + 1) if consecutive else torch.tensor(index), len(index), key))
+    return groups
 
 
-def _segments(layer: _Layer, runs: Sequence[tuple[int, int, tuple[tuple[str, float], ...]]]
-              ) -> list[tuple[int, int, torch.Tensor, torch.Tensor]]:
-    """``(start, end, A, B.T)`` per run of rows with a gene in this layer (weights folded into B).
+def _segments(layer: _Layer, groups: Sequence[tuple[slice | torch.Tensor, int, tuple[tuple[str, float], ...]]]
+              ) -> list[tuple[slice | torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """``(rows, A, B.T)`` per group of rows with a gene in this layer (weights folded into B).
 
     A gene at weight 1 uses views of the concatenated weights (no copy); weighted mixes are built.
     """
     segments = []
-    for s, e, key in runs:
+    for sel, _, key in groups:
         parts = [(layer.spans[g], w) for g, w in key if g in layer.spans]
         if not parts:
             continue  # bare-host rows, or genes this layer does not have: the base output as it is
+        if isinstance(sel, torch.Tensor):
+            sel = sel.to(layer.a_cat.device)
         if len(parts) == 1 and parts[0][1] == 1.0:
             (i, j), _ = parts[0]
-            segments.append((s, e, layer.a_cat[i:j], layer.b_cat[:, i:j].T))
+            segments.append((sel, layer.a_cat[i:j], layer.b_cat[:, i:j].T))
             continue
         a = torch.cat([layer.a_cat[i:j] for (i, j), _ in parts])
         b = torch.cat([layer.b_cat[:, i:j] * w for (i, j), w in parts], dim=1)
-        segments.append((s, e, a, b.T))
+        segments.append((sel, a, b.T))
     return segments
 
 
-def _grouped_forward(layer: _Layer, runs: Sequence[tuple[int, int, tuple[tuple[str, float], ...]]], rows: int,
-                     masked: Any) -> Any:
-    """One slice per group when that saves enough arithmetic (see :data:`GROUPED_MIN_SAVED`), else
-    ``masked``: one-token steps and small hosts, where the number of small operations sets the cost
+def _grouped_forward(layer: _Layer, groups: Sequence[tuple[slice | torch.Tensor, int, tuple[tuple[str, float], ...]]],
+                     rows: int, masked: Any) -> Any:
+    """Each group's gene on its own rows when that saves enough arithmetic (see :data:`GROUPED_MIN_SAVED`),
+    else ``masked``: one-token steps and small hosts, where the number of small operations sets the cost
     (with 8 genes in a batch of 32 on the tiny host, slices at every step made a 16-token generation
-    2.4x the bare host's, the masked products 1.6x). The slices are views, made when first used."""
+    2.4x the bare host's, the masked products 1.6x). Consecutive rows are a view of the batch and get
+    their update in place; rows spread over the batch are gathered and their update added back by index
+    (a composition that routes inside its pass cannot reorder the batch). Made when first used."""
     base = layer.module.base_layer
     total = layer.a_cat.shape[0]
     slices, used = 0, 0  # groups with a gene in this layer, and the rank columns their rows need
-    for s, e, key in runs:
+    for _, count, key in groups:
         ranks = sum(layer.spans[g][1] - layer.spans[g][0] for g, _ in key if g in layer.spans)
         slices += ranks > 0
-        used += (e - s) * ranks
+        used += count * ranks
     # Multiply-adds per position that slices save over the masked products (every row, every rank column).
     saved_per_slice = (base.in_features + base.out_features) * (rows * total - used) / max(1, slices)
-    segments: list[tuple[int, int, torch.Tensor, torch.Tensor]] | None = None
+    segments: list[tuple[slice | torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
 
     def forward(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         nonlocal segments
         if x.device.type != "cpu" or x.dim() != 3 or x.shape[1] * saved_per_slice < GROUPED_MIN_SAVED:
             return masked(x, *args, **kwargs)
         if segments is None:
-            segments = _segments(layer, runs)
+            segments = _segments(layer, groups)
         kwargs.pop("adapter_names", None)
         if x.shape[0] != rows:
             raise RouterError(f"The fused engine got a batch of shape {tuple(x.shape)} for {rows} rows.",
                               hint="Run one batch per call (no beam search), or use engine='peft'.")
         out = base(x, *args, **kwargs)
-        for s, e, a, bt in segments:
-            part = x[s:e]
+        for sel, a, bt in segments:
+            part = x[sel] if isinstance(sel, slice) else x.index_select(0, sel)
             delta = part.reshape(-1, part.shape[-1]).to(a.dtype) @ a.T
-            if out.dtype == a.dtype and out.is_contiguous():
-                out[s:e].view(-1, out.shape[-1]).addmm_(delta, bt)  # a slice of dim 0: contiguous, in place
+            if isinstance(sel, torch.Tensor):
+                out.index_add_(0, sel, (delta @ bt).view(*part.shape[:-1], -1).to(out.dtype))
+            elif out.dtype == a.dtype and out.is_contiguous():
+                out[sel].view(-1, out.shape[-1]).addmm_(delta, bt)  # a slice of dim 0: contiguous, in place
             else:
-                out[s:e] += (delta @ bt).view(*part.shape[:-1], -1).to(out.dtype)
+                out[sel] += (delta @ bt).view(*part.shape[:-1], -1).to(out.dtype)
         return out
     return forward
 

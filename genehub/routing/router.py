@@ -236,8 +236,12 @@ class Router:
             encoding: the prompts already tokenized by the caller (reused instead of tokenizing again).
         """
         features = host_features(model, tokenizer, prompts, layer=self.layer, pooling=self.pooling, encoding=encoding)
+        return self.decide(prompts, features, top_k=top_k)
+
+    def decide(self, prompts: Sequence[str], features: torch.Tensor, *, top_k: int = 1) -> list[RoutingDecision]:
+        """:meth:`route` for prompts whose features (at :attr:`layer`, :attr:`pooling`) are already computed."""
         probs = self.probabilities(features).tolist()  # one conversion for the batch, not one per cell
-        return [self._decide(prompt, row, top_k) for prompt, row in zip(prompts, probs)]
+        return [self._decide(prompt, row, top_k) for prompt, row in zip(prompts, probs, strict=True)]
 
     def _decide(self, prompt: str, row: list[float], top_k: int) -> RoutingDecision:
         table = {c: round(p, 6) for c, p in zip(self.classes, row)}
