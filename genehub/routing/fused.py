@@ -202,8 +202,6 @@ def _segments(layer: _Layer, groups: Sequence[tuple[slice | torch.Tensor, int, t
         parts = [(layer.spans[g], w) for g, w in key if g in layer.spans]
         if not parts:
             continue  # bare-host rows, or genes this layer does not have: the base output as it is
-        if isinstance(sel, torch.Tensor):
-            sel = sel.to(layer.a_cat.device)
         if len(parts) == 1 and parts[0][1] == 1.0:
             (i, j), _ = parts[0]
             segments.append((sel, layer.a_cat[i:j], layer.b_cat[:, i:j].T))
