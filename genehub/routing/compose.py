@@ -240,6 +240,9 @@ class Composition:
                 stack.enter_context(features_in_pass(self.model, enc["attention_mask"], layer=self.router.layer,
                                                      pooling=self.router.pooling, then=express))
                 out = call(enc)
+            if len(decisions) != len(prompts):
+                raise RouterError(f"The forward pass never reached the router's layer {self.router.layer}.",
+                                  hint="Compose with route_in_pass=False.")
             return out, [d.gene or BASE_ADAPTER for d in decisions], list(decisions)
         names, decisions_ = self._names_for(prompts, genes, enc)
         with self._expressing(enc, names, decisions_) as (inputs, back):
