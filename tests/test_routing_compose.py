@@ -295,6 +295,10 @@ def test_routing_inside_the_forward_pass_equals_routing_in_its_own_pass(tiny_zoo
     want = two.generate(prompts, max_new_tokens=8)
     assert [g.gene for g in want] == [f"{s}-gene" if s else None for _ in range(2) for s in PROMPTS]
     want_logits = two.logits(prompts)
+    topk_in_pass, topk_own_pass = (compose(tiny_zoo.host, genes, one.router, mode="topk", route_in_pass=flag)
+                                   for flag in (True, False))
+    assert topk_in_pass.routes_in_pass and not topk_own_pass.routes_in_pass
+    want_topk = topk_own_pass.generate(prompts, max_new_tokens=8)
 
     def no_second_pass(*args, **kwargs):
         raise AssertionError("routed in a pass of its own")
@@ -311,6 +315,10 @@ def test_routing_inside_the_forward_pass_equals_routing_in_its_own_pass(tiny_zoo
     assert all("forward" not in vars(layer.module) for layer in one._fused.layers)
     # Oracle genes still bypass the router, in either mode.
     assert [g.gene for g in one.generate(prompts[:2], genes=[None, "upper-gene"], max_new_tokens=2)] == [None, "upper-gene"]
+    # Top-k rows (each a weighted mix of genes) too.
+    got = topk_in_pass.generate(prompts, max_new_tokens=8)
+    assert any(len(g.decision.weights) > 1 for g in got)
+    assert [(g.gene, g.text, g.decision.weights) for g in got] == [(g.gene, g.text, g.decision.weights) for g in want_topk]
 
 
 def test_routing_runs_its_own_pass_when_a_gene_acts_before_the_router_layer(tiny_zoo, zoo_genes, late_genes):  # noqa: F811
