@@ -178,21 +178,24 @@ def _key(row: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
     return tuple(sorted((g, float(w)) for g, w in row.items() if w))
 
 
-def _groups(rows: Sequence[Mapping[str, float]]) -> list[tuple[slice | torch.Tensor, int, tuple[tuple[str, float], ...]]]:
+#: Rows expressing one weighted gene set: the rows (a slice when consecutive, else their indices), how many, the set.
+_Group = tuple[slice | torch.Tensor, int, tuple[tuple[str, float], ...]]
+
+
+def _groups(rows: Sequence[Mapping[str, float]]) -> list[_Group]:
     """``(rows, count, key)`` per distinct weighted gene set, in order of first appearance: its rows as a
     ``slice`` when they are consecutive (as :meth:`FusedGenes.group_order` arranges), else an index tensor."""
     where: dict[tuple[tuple[str, float], ...], list[int]] = {}
     for i, row in enumerate(rows):
         where.setdefault(_key(row), []).append(i)
-    groups: list[tuple[slice | torch.Tensor, int, tuple[tuple[str, float], ...]]] = []
+    groups: list[_Group] = []
     for key, index in where.items():
         consecutive = index[-1] - index[0] + 1 == len(index)
         groups.append((slice(index[0], index[-1] + 1) if consecutive else torch.tensor(index), len(index), key))
     return groups
 
 
-def _segments(layer: _Layer, groups: Sequence[tuple[slice | torch.Tensor, int, tuple[tuple[str, float], ...]]]
-              ) -> list[tuple[slice | torch.Tensor, torch.Tensor, torch.Tensor]]:
+def _segments(layer: _Layer, groups: Sequence[_Group]) -> list[tuple[slice | torch.Tensor, torch.Tensor, torch.Tensor]]:
     """``(rows, A, B.T)`` per group of rows with a gene in this layer (weights folded into B).
 
     A gene at weight 1 uses views of the concatenated weights (no copy); weighted mixes are built.
@@ -212,8 +215,7 @@ def _segments(layer: _Layer, groups: Sequence[tuple[slice | torch.Tensor, int, t
     return segments
 
 
-def _grouped_forward(layer: _Layer, groups: Sequence[tuple[slice | torch.Tensor, int, tuple[tuple[str, float], ...]]],
-                     rows: int, masked: Any) -> Any:
+def _grouped_forward(layer: _Layer, groups: Sequence[_Group], rows: int, masked: Any) -> Any:
     """Each group's gene on its own rows when that saves enough arithmetic (see :data:`GROUPED_MIN_SAVED`),
     else ``masked``: one-token steps and small hosts, where the number of small operations sets the cost
     (with 8 genes in a batch of 32 on the tiny host, slices at every step made a 16-token generation
