@@ -76,7 +76,8 @@ def host_size_latency(prompts: list[str], batches: list[int], reps: int, gen_rep
             names = sorted(("gene-a", "gene-b", "__base__")[i % 3] for i in range(b))
             rows_w = [{} if n == "__base__" else {n: 1.0} for n in names]
             in_order = [({"gene-a": 1.0}, {"gene-b": 1.0}, {})[i % 3] for i in range(b)]  # not grouped
-            layer_out = _layer_output(late, enc, 1)
+            with torch.no_grad():  # feature layer 1: the first block's output, as features_in_pass reads it
+                layer_out = late(**enc, output_hidden_states=True).hidden_states[1]
             for layer in router_layers:
                 head = torch.randn(3, hidden)  # the router's head runs on the CPU, as Router does
 
@@ -153,23 +154,6 @@ def host_size_latency(prompts: list[str], batches: list[int], reps: int, gen_rep
                 rows.append(entry)
         del model, host, plain, late
     return rows
-
-
-def _layer_output(model: Any, enc: dict[str, Any], layer: int) -> Any:
-    """Feature layer ``layer``'s output for ``enc`` (one forward pass of ``model``, adapters as they are)."""
-    import torch
-
-    from genehub.routing.features import feature_module
-
-    out: list[Any] = []
-    handle = feature_module(model, layer).register_forward_hook(
-        lambda _m, _i, o: out.append(o[0] if isinstance(o, tuple) else o))
-    try:
-        with torch.no_grad():
-            model(**enc)
-    finally:
-        handle.remove()
-    return out[0]
 
 
 def _median_share(part: list[float], whole: list[float]) -> float:
