@@ -84,6 +84,11 @@ def test_export_writes_plain_peft_adapters_and_the_launch_command(tiny_zoo, gene
     assert argv == ["serve", str(Path(tiny_zoo.host).resolve()), "--served-model-name", HOST, "--enable-lora",
                     "--max-loras", "2", "--max-lora-rank", "16", "--lora-modules",
                     f"sort-gene={moved}/adapters/sort-gene", f"upper-gene={moved}/adapters/upper-gene", "--port", "8001"]
+    argv = subprocess.run(["sh", str(moved / "launch.sh")], env={**os.environ, "VLLM_PYTHON": "echo"},
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert argv[:4] == ["-m", "vllm.entrypoints.openai.api_server", "--model", str(Path(tiny_zoo.host).resolve())]
+    assert argv[4:] == ["--served-model-name", HOST, "--enable-lora", "--max-loras", "2", "--max-lora-rank", "16",
+                        "--lora-modules", f"sort-gene={moved}/adapters/sort-gene", f"upper-gene={moved}/adapters/upper-gene"]
     assert "sh launch.sh" in (export.out / "README.md").read_text()
 
 
@@ -225,3 +230,42 @@ def test_genehub_serve_with_a_bad_upstream_is_a_one_line_error(tiny_zoo, genes, 
     code = main(["serve", "--host", str(tiny_zoo.host), "--genes", *map(str, genes), "--upstream", "http://x:1"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and err == ["error: --upstream is for --backend vllm. Drop --upstream, or add --backend vllm."]
+
+
+# ------------------------------------------------------------------------------------------------ real vLLM
+@pytest.mark.slow
+def test_front_on_vllm_gives_the_local_engines_greedy_outputs(tmp_path_factory):
+    """The exported genes on vLLM's OpenAI server (its own venv, set up when missing), genehub's front routing in
+    front of it: the same greedy text as genehub's local engine, for routed, gene-forced and bare-host requests.
+    The host is GENEHUB_VLLM_HOST / GENEHUB_VLLM_GENES, or a small random one (see tests/_vllm.py); both sides
+    run in float32."""
+    from _vllm import VllmServer, vllm_host, vllm_venv
+
+    from genehub.hosts import describe_host
+    from genehub.zoo import skill_dataset
+
+    root = tmp_path_factory.mktemp("vllm")
+    venv = vllm_venv()
+    host, genes = vllm_host(root)
+    names = [load_gene(g).name for g in genes]
+    export = export_vllm(host, genes, root / "export", dtype="float32", max_model_len=128)
+    with VllmServer(export.out, venv, _free_port(), "--enforce-eager") as vllm:
+        vllm.wait()
+        front = VllmFront.load(vllm.url, host, genes)
+        assert front.base_model == describe_host(host).repo_id and sorted(front.genes) == sorted(names)
+        local = compose(host, genes, front.router.router)
+        prompts = [r["prompt"] for s in ("sort", "upper") for r in skill_dataset(s, n_train=1, n_validation=1, n_test=6)["test"]]
+        prompts += ["copy abc:", "hello world"]
+        routed = local.generate(prompts, max_new_tokens=12)
+        forced = local.generate(prompts[:4], genes=[names[1], names[0], None, names[1]], max_new_tokens=12)
+        with ServerThread(create_app(front)) as server, httpx.Client(base_url=server.url, timeout=300) as client:
+            def ask(model, prompt):
+                return client.post("/v1/completions", json={"model": model, "prompt": prompt, "max_tokens": 12,
+                                                            "temperature": 0}).json()
+
+            got = [ask(front.name, p) for p in prompts]
+            assert [(g["genehub"]["gene"], g["choices"][0]["text"]) for g in got] == [(r.gene, r.text) for r in routed]
+            models = [names[1], names[0], front.name + ":base", names[1]]
+            got = [ask(m, p) for m, p in zip(models, prompts[:4])]
+            assert [g["choices"][0]["text"] for g in got] == [f.text for f in forced]
+    assert len({r.text for r in routed}) > 2  # the genes really change the text

