@@ -139,10 +139,13 @@ def test_max_tokens_and_stop_end_each_row_on_its_own(served, reference):
     assert full == "ehllo"
     bodies = [{"model": "sort-gene", "prompt": "sort hello:", "max_tokens": 8},
               {"model": "sort-gene", "prompt": "sort hello:", "max_tokens": 2},
-              {"model": "sort-gene", "prompt": "sort hello:", "max_tokens": 8, "stop": ["ll", "zz"]}]
+              {"model": "sort-gene", "prompt": "sort hello:", "max_tokens": 8, "stop": ["ll", "zz"]},
+              {"model": "sort-gene", "prompt": "sort hello:", "max_tokens": 8, "min_tokens": 8}]
     rows = [r.json() for r in _post_all(server.url, "/v1/completions", bodies)]
     got = [(r["choices"][0]["text"], r["choices"][0]["finish_reason"], r["usage"]["completion_tokens"]) for r in rows]
-    assert got == [("ehllo", "stop", 5), ("eh", "length", 2), ("eh", "stop", 4)]  # "ehll": 4 tokens read
+    longer = reference.generate(["sort hello:"], genes=["sort-gene"], max_new_tokens=8, min_new_tokens=8)[0].text
+    assert len(longer) == 8 and longer.startswith("ehllo")  # no end-of-sequence before 8 tokens
+    assert got == [("ehllo", "stop", 5), ("eh", "length", 2), ("eh", "stop", 4), (longer, "length", 8)]  # "ehll": 4 read
 
 
 @pytest.mark.parametrize("body,status,code,match", [
@@ -158,6 +161,7 @@ def test_max_tokens_and_stop_end_each_row_on_its_own(served, reference):
     ({"model": HOST, "prompt": "sort hello:", "n": 2}, 400, None, "n=1"),
     ({"model": HOST, "prompt": ["a:", "b:"]}, 400, None, "one prompt per request"),
     ({"model": HOST, "prompt": ""}, 400, None, "prompt is empty"),
+    ({"model": HOST, "prompt": "sort hello:", "max_tokens": 4, "min_tokens": 5}, 400, None, "min_tokens 5 is over"),
 ])
 def test_bad_requests_get_4xx_with_a_clear_openai_error(client, body, status, code, match):
     kwargs = {"content": body, "headers": {"content-type": "application/json"}} if isinstance(body, bytes) else {"json": body}

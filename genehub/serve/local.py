@@ -3,7 +3,8 @@
 Every request becomes a :class:`Job` in the :class:`~genehub.serve.batching.Batcher`. A batch runs as one
 mixed-gene ``generate`` (greedy) with as many new tokens as its longest request asks for; each row follows
 its own limits (``max_tokens``, ``stop``, the end-of-sequence token), and the batch stops once every row is
-done. Tokens reach each request as they are decoded, so streamed requests stream for real.
+done; requests with vLLM's ``min_tokens`` extension run as one ``generate`` per distinct value. Tokens reach
+each request as they are decoded, so streamed requests stream for real.
 
 Routing: a batch of routed requests that route on their own prompt lets the composition route inside its
 forward pass; a batch holding streamed requests (whose gene must be known before the first byte goes out),
@@ -66,6 +67,7 @@ class Job(Ticket):
     target: Target = Target("route")
     max_tokens: int = 16
     stops: list[str] = field(default_factory=list)
+    min_tokens: int = 0
     prompt_tokens: int = 0
     on_event: Callable[[str, Any], None] | None = None
     cancelled: bool = False
@@ -231,8 +233,11 @@ class LocalBackend:
             raise RequestError(400, f"This model's context is {self.context} tokens, but the prompt ({n_prompt}) "
                                     f"plus max_tokens ({limit}) need {n_prompt + limit}.", param="max_tokens",
                                code="context_length_exceeded", hint="Lower max_tokens or shorten the prompt.")
+        if req.min_tokens > limit:
+            raise RequestError(400, f"min_tokens {req.min_tokens} is over max_tokens {limit}.", param="min_tokens",
+                               hint="Ask for min_tokens <= max_tokens.")
         return Job(prompt=prompt, route_text=route_text, target=target, max_tokens=limit, stops=req.stops,
-                   prompt_tokens=n_prompt)
+                   min_tokens=req.min_tokens, prompt_tokens=n_prompt)
 
     async def respond(self, kind: Kind, req: CompletionRequest | ChatCompletionRequest, body: dict[str, Any]) -> Response:
         """Answer a parsed request: a JSON body, or a stream of server-sent events."""
@@ -295,8 +300,9 @@ class LocalBackend:
                                           param="model", code="model_not_found", hint="Ask for another model."))
                 else:
                     live.append(job)
-            if live:
-                self._generate(live)
+            # Rows of one generate share its min_new_tokens: one generate per distinct min_tokens.
+            for min_tokens in sorted({j.min_tokens for j in live}):
+                self._generate([j for j in live if j.min_tokens == min_tokens])
 
     def _generate(self, jobs: list[Job]) -> None:
         from transformers import StoppingCriteriaList
@@ -323,8 +329,9 @@ class LocalBackend:
             for row, token in zip(rows, tokens):
                 row.step(token)
 
+        extra = {"min_new_tokens": jobs[0].min_tokens} if jobs[0].min_tokens else {}
         out = comp.generate([j.prompt for j in jobs], max_new_tokens=max(j.max_tokens for j in jobs), genes=genes,
-                            on_step=on_step, stopping_criteria=StoppingCriteriaList([_AllDone(rows)]))
+                            on_step=on_step, stopping_criteria=StoppingCriteriaList([_AllDone(rows)]), **extra)
         for row, gen in zip(rows, out):
             d = gen.decision
             row.resolve(row.served or Served(gen.gene, True, round(d.confidence, 6) if d else None))

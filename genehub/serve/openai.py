@@ -59,6 +59,7 @@ class _Request(BaseModel):
     logprobs: Any = None
     seed: int | None = None
     user: str | None = None
+    min_tokens: int = Field(default=0, ge=0)  # vLLM's extension: no end-of-sequence before this many tokens
 
     @property
     def stops(self) -> list[str]:
