@@ -215,8 +215,14 @@ class LocalBackend:
             prompt = route_text = req.text
             limit = req.max_tokens or self.config.default_max_tokens
         else:
-            prompt, route_text = render_chat(self._tokenizer, req.messages), req.route_text
-            limit = req.token_limit
+            try:
+                prompt = render_chat(self._tokenizer, req.messages)
+            except RequestError:
+                raise
+            except Exception as err:  # the host's chat template refused these messages (jinja raises its own errors)
+                raise RequestError(400, f"The host's chat template cannot render these messages ({err}).",
+                                   param="messages", hint="Send the roles the template expects.") from None
+            route_text, limit = req.route_text, req.token_limit
         if not prompt:
             raise RequestError(400, "The prompt is empty.", param="prompt", hint="Send a non-empty prompt.")
         n_prompt = len(self._tokenizer(prompt)["input_ids"])
@@ -251,9 +257,15 @@ class LocalBackend:
             return JSONResponse(out, headers={"X-Genehub-Gene": done.served.header})
         events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         loop = asyncio.get_running_loop()
-        job.on_event = lambda kind_, value: loop.call_soon_threadsafe(events.put_nowait, (kind_, value))
-        future = self.batcher.put(job)
-        future.add_done_callback(lambda f: loop.call_soon_threadsafe(events.put_nowait, ("end", f)))
+
+        def post(kind_: str, value: Any) -> None:  # from the batch thread
+            try:
+                loop.call_soon_threadsafe(events.put_nowait, (kind_, value))
+            except RuntimeError:  # the loop is gone (server shutting down): nobody is listening
+                job.cancelled = True
+
+        job.on_event = post
+        self.batcher.put(job).add_done_callback(lambda f: post("end", f))
         first, value = await events.get()
         if first == "end":  # failed before it started (e.g. its gene was removed meanwhile)
             value.result()
