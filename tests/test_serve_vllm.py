@@ -242,20 +242,19 @@ def test_front_on_vllm_gives_the_local_engines_greedy_outputs(tmp_path_factory):
     from _vllm import VllmServer, vllm_host, vllm_venv
 
     from genehub.hosts import describe_host
-    from genehub.zoo import skill_dataset
 
     root = tmp_path_factory.mktemp("vllm")
     venv = vllm_venv()
     host, genes = vllm_host(root)
     names = [load_gene(g).name for g in genes]
-    export = export_vllm(host, genes, root / "export", dtype="float32", max_model_len=128)
+    context = json.loads((host / "config.json").read_text()).get("max_position_embeddings", 512)
+    export = export_vllm(host, genes, root / "export", dtype="float32", max_model_len=min(context, 512))
     with VllmServer(export.out, venv, _free_port(), "--enforce-eager") as vllm:
         vllm.wait()
         front = VllmFront.load(vllm.url, host, genes)
         assert front.base_model == describe_host(host).repo_id and sorted(front.genes) == sorted(names)
         local = compose(host, genes, front.router.router)
-        prompts = [r["prompt"] for s in ("sort", "upper") for r in skill_dataset(s, n_train=1, n_validation=1, n_test=6)["test"]]
-        prompts += ["copy abc:", "hello world"]
+        prompts = [r["prompt"] for g in genes for r in load_gene(g).examples()[-6:]] + ["copy abc:", "hello world"]
         routed = local.generate(prompts, max_new_tokens=12)
         forced = local.generate(prompts[:4], genes=[names[1], names[0], None, names[1]], max_new_tokens=12)
         with ServerThread(create_app(front)) as server, httpx.Client(base_url=server.url, timeout=300) as client:
