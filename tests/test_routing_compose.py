@@ -351,3 +351,21 @@ def test_engines_agree_on_cuda(tiny_zoo, zoo_genes):  # noqa: F811
         torch.testing.assert_close(a[i][mask[i]], b[i][mask[i]], rtol=1e-3, atol=1e-4)
     assert [(g.gene, g.text) for g in fused.generate(prompts, max_new_tokens=8)] == on_cpu
     assert [(g.gene, g.text) for g in peft.generate(prompts, max_new_tokens=8)] == on_cpu
+
+
+@pytest.mark.parametrize("slices", [True, False], ids=["grouped-slices", "masked"])
+def test_on_step_hands_each_rows_tokens_in_the_prompts_order(tiny_zoo, zoo_genes, monkeypatch, slices):  # noqa: F811
+    from genehub.routing import fused as fused_module
+
+    monkeypatch.setattr(fused_module, "GROUPED_MIN_SAVED", 0 if slices else 10**15)
+    comp = compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]])
+    prompts = [p for pair in zip(*PROMPTS.values()) for p in pair]  # interleaved: the grouped path reorders rows
+    steps: list[list[int]] = []
+    for genes in ([None if s is None else f"{s}-gene" for _ in range(2) for s in PROMPTS], None):  # oracle, routed
+        steps.clear()
+        out = comp.generate(prompts, genes=genes, max_new_tokens=8, on_step=steps.append)
+        eos = comp.tokenizer.eos_token_id
+        rows = [[step[i] for step in steps] for i in range(len(prompts))]
+        rows = [row[:row.index(eos)] if eos in row else row for row in rows]
+        assert [comp.tokenizer.decode(r, skip_special_tokens=True) for r in rows] == [g.text for g in out]
+        assert len({g.text for g in out}) > 3 and 1 <= len(steps) <= 8

@@ -222,11 +222,12 @@ class Composition:
             yield {k: v[index] for k, v in enc.items()}, torch.argsort(index)
 
     def _run(self, prompts: Sequence[str], enc: dict[str, torch.Tensor], genes: Sequence[str | None] | None,
-             call: Callable[[dict[str, Any]], torch.Tensor]
+             call: Callable[[dict[str, Any], torch.Tensor | None], torch.Tensor]
              ) -> tuple[torch.Tensor, list[str], list[RoutingDecision | None]]:
-        """``call(inputs)`` with each row expressing its gene (``genes``, or the router's choice).
+        """``call(inputs, back)`` with each row expressing its gene (``genes``, or the router's choice).
 
-        Returns the output rows in the prompts' order, the adapter name per row and the decisions.
+        ``back`` is the permutation that puts the model's rows back in the prompts' order (``None`` when
+        they are in it). Returns the output rows in the prompts' order, the adapter name per row and the decisions.
         """
         if genes is None and self.routes_in_pass:
             decisions: list[RoutingDecision] = []
@@ -239,14 +240,14 @@ class Composition:
 
                 stack.enter_context(features_in_pass(self.model, enc["attention_mask"], layer=self.router.layer,
                                                      pooling=self.router.pooling, then=express))
-                out = call(enc)
+                out = call(enc, None)
             if len(decisions) != len(prompts):
                 raise RouterError(f"The forward pass never reached the router's layer {self.router.layer}.",
                                   hint="Compose with route_in_pass=False.")
             return out, [d.gene or BASE_ADAPTER for d in decisions], list(decisions)
         names, decisions_ = self._names_for(prompts, genes, enc)
         with self._expressing(enc, names, decisions_) as (inputs, back):
-            out = call(inputs)
+            out = call(inputs, back)
         return (out if back is None else out[back]), names, decisions_
 
     @torch.no_grad()
@@ -258,17 +259,20 @@ class Composition:
         """
         enc = self._encode(prompts)
         enc["position_ids"] = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-        return self._run(prompts, enc, genes, lambda inputs: self.model(**inputs).logits)[0]
+        return self._run(prompts, enc, genes, lambda inputs, _: self.model(**inputs).logits)[0]
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 16,
-                 genes: Sequence[str | None] | None = None, **generate_kwargs: Any) -> list[Generation]:
+                 genes: Sequence[str | None] | None = None, on_step: Callable[[list[int]], None] | None = None,
+                 **generate_kwargs: Any) -> list[Generation]:
         """Route each prompt and generate greedily, the whole batch in one mixed-adapter ``generate``.
 
         Args:
             prompts: the batch.
             max_new_tokens: tokens to generate per row.
             genes: one gene name (or ``None``) per prompt, overriding the router (oracle routing).
+            on_step: called after each decoding step with the new token id of every prompt, in the prompts'
+                order (rows that have finished get the pad token); for streaming.
             **generate_kwargs: passed to ``generate`` (e.g. ``min_new_tokens``).
 
         Returns:
@@ -276,9 +280,10 @@ class Composition:
         """
         prompts = list(prompts)
         enc = self._encode(prompts)
-        out, names, decisions = self._run(prompts, enc, genes, lambda inputs: self.model.generate(
+        out, names, decisions = self._run(prompts, enc, genes, lambda inputs, back: self.model.generate(
             **inputs, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=self.tokenizer.eos_token_id,
-            pad_token_id=self.tokenizer.pad_token_id, **generate_kwargs))
+            pad_token_id=self.tokenizer.pad_token_id, streamer=None if on_step is None else _Steps(on_step, back),
+            **generate_kwargs))
         new = out[:, enc["input_ids"].shape[1]:]
         texts = [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
         return [Generation(p, t, None if n == BASE_ADAPTER else (d.gene if d else n), d)
@@ -325,6 +330,22 @@ class Composition:
         self.router = self.router.without(name)
         self._genes = {k: v for k, v in self._genes.items() if k != name}
         self._refresh_engine()
+
+
+class _Steps:
+    """A ``generate`` streamer that hands each step's new tokens to ``on_step``, rows in the prompts' order."""
+
+    def __init__(self, on_step: Callable[[list[int]], None], back: torch.Tensor | None) -> None:
+        self.on_step, self.back, self.prompt_seen = on_step, None if back is None else back.cpu(), False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # generate's first call hands over the prompts themselves
+            self.prompt_seen = True
+            return
+        self.on_step((value if self.back is None else value[self.back]).tolist())
+
+    def end(self) -> None:
+        pass
 
 
 def _check_router(router: Router, genes: dict[str, GeneRef], host_info: HostInfo) -> None:
