@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._staging import staged_dir
+from .._staging import is_forbidden, staged_dir
 from ..errors import NotFoundError, UnsafeFileError, UsageError
 from .card import save_card, validate_card
 from .layout import ADAPTER_CONFIG, ADAPTER_WEIGHTS, EXAMPLES, file_digests
@@ -20,7 +20,7 @@ def _save_adapter(source: Any, out_dir: Path) -> None:
     if isinstance(source, (str, Path)):
         src = Path(source)
         if not (src / ADAPTER_CONFIG).is_file() or not (src / ADAPTER_WEIGHTS).is_file():
-            pickles = sorted(p.name for p in src.glob("*.bin")) if src.is_dir() else []
+            pickles = sorted(p.name for p in src.iterdir() if is_forbidden(p.name)) if src.is_dir() else []
             if pickles:
                 raise UnsafeFileError(
                     f"{src} holds pickled weights ({', '.join(pickles)}) and no {ADAPTER_WEIGHTS}.",
