@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         key = new_key("bench", directory=work / "keys")
         trust = TrustStore(work / "trust")
         trust.add("bench", key.public)
-        sign_gene(gene, key=key.private)
+        sign_gene(gene, key=key.private, repo_id="bench/gene")
         size = sum(p.stat().st_size for p in gene.iterdir() if p.is_file())
 
         local = LocalRegistry(work / "registry")

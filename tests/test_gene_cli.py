@@ -58,7 +58,10 @@ def test_keys_sign_verify_trust_flow(genehub, gene: Path, tmp_path: Path) -> Non
 
     code, out, _ = genehub("verify", gene, "--json")
     assert code == 0
-    assert json.loads(out) == {"ok": True, "signer": "alice", "fingerprint": fp, "name": "sort-gene", "version": "0.1.0"}
+    from genehub.gene.signing import gene_digest
+
+    assert json.loads(out) == {"ok": True, "signer": "alice", "fingerprint": fp, "name": "sort-gene", "version": "0.1.0",
+                               "repo_id": "alice/sort-gene", "digest": gene_digest(gene)}
 
     (gene / "examples.jsonl").write_text('{"prompt": "evil"}\n')
     code, _, err = genehub("verify", gene)
@@ -103,3 +106,40 @@ def test_card_validate_and_show(genehub, gene: Path) -> None:
     (gene / "gene.json").write_text("{")
     code, _, err = genehub("card", "show", gene)
     assert code == 1 and "is not valid JSON" in err
+
+
+def test_sign_binds_a_repo_and_refuses_links_in_one_line(genehub, gene: Path, tmp_path: Path) -> None:
+    genehub("keys", "new", "alice", "--trust")
+    code, out, _ = genehub("sign", gene, "--key", "alice", "--repo-id", "team/sort-gene")
+    assert code == 0 and "for team/sort-gene" in out
+    code, out, _ = genehub("verify", gene, "--json")
+    assert json.loads(out)["repo_id"] == "team/sort-gene"
+    code, _, err = genehub("verify", gene, "--repo-id", "alice/sort-gene")
+    assert code == 1 and "signed for team/sort-gene, not alice/sort-gene" in err
+    (gene / "link.txt").symlink_to(gene / "gene.json")
+    readme = (gene / "README.md").read_bytes()
+    code, _, err = genehub("sign", gene, "--key", "alice")
+    assert code == 1 and err.count("\n") == 1 and "symbolic links (link.txt)" in err and "Traceback" not in err
+    assert (gene / "README.md").read_bytes() == readme
+    code, _, err = genehub("sign", gene, "--key", "alice", "--password-env", "GENEHUB_NO_SUCH_VAR")
+    assert code == 1 and "GENEHUB_NO_SUCH_VAR, which is not set" in err
+
+
+def test_verify_accepts_an_installed_gene_by_name_or_store_path(genehub, gene: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import genehub.cli as cli
+    from genehub.registry import LocalRegistry, pull, push
+
+    monkeypatch.setattr(cli, "_GROUPS", ("gene", "registry"))
+    genehub("keys", "new", "alice", "--trust")
+    assert genehub("sign", gene, "--key", "alice")[0] == 0
+    reg = LocalRegistry(tmp_path / "registry")
+    push(gene, "alice/sort-gene", registry=reg)
+    installed = pull("alice/sort-gene", registry=reg)
+    current = installed.path.parent / "current"
+    assert current.is_symlink()
+    for name in ("alice/sort-gene", "sort-gene", str(current)):
+        code, out, err = genehub("verify", name)
+        assert code == 0 and out.startswith("OK sort-gene 0.1.0: signed by alice") and "alice/sort-gene" in out, err
+    code, _, err = genehub("verify", "nobody/nothing")
+    assert code == 1 and "neither a directory nor a gene installed" in err and "genehub list" in err

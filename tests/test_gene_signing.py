@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from genehub.errors import (
     NotFoundError,
     SigningKeyError,
     UnsafeFileError,
+    UsageError,
     UntrustedSignerError,
     VerificationError,
 )
@@ -89,10 +91,10 @@ def test_signed_gene_verifies(gene: Path, trust: TrustStore, keys: dict) -> None
     assert result.card["name"] == "sort-gene"
     # The README names the signer, and the signature covers every file but itself.
     assert keys["alice"].fingerprint in (gene / "README.md").read_text()
-    from genehub.gene.signing import signed_digests
+    from genehub._signing import bundle_digests
 
     bundle = json.loads((gene / SIGNATURE).read_text())
-    assert sorted(signed_digests(bundle)) == sorted(GENE_FILES)
+    assert sorted(bundle_digests(bundle)) == sorted(GENE_FILES)
 
 
 # (case id, how to damage the gene, expected error, message regex, files the error must list)
@@ -127,7 +129,7 @@ TAMPERING = [
     ("signed-incomplete-gene", lambda g, k: ((g / "README.md").unlink(), _raw_sign(g, k["alice"].private)),
      VerificationError, r"not a complete gene: missing README\.md", ["README.md"]),
     ("signed-pickle", lambda g, k: ((g / "extra.bin").write_bytes(b"\x80\x04"), _raw_sign(g, k["alice"].private)),
-     UnsafeFileError, r"pickle files \(extra\.bin\)", []),
+     UnsafeFileError, r"pickle-format files \(extra\.bin\)", []),
     ("signed-stale-digests", lambda g, k: ((g / "examples.jsonl").write_text('{"prompt": "x"}\n'),
                                            _raw_sign(g, k["alice"].private)),
      VerificationError, r"examples\.jsonl differ from the digests in its card", ["examples.jsonl"]),
@@ -180,7 +182,7 @@ def test_git_metadata_from_the_hub_is_ignored(gene: Path, trust: TrustStore) -> 
     (lambda g: (g / "examples.jsonl").write_text('{"prompt": "changed"}\n'), VerificationError,
      r"examples\.jsonl differ from the digests in gene\.json"),
     (lambda g: (g / "README.md").unlink(), VerificationError, r"not a complete gene: missing README\.md"),
-    (lambda g: (g / "pytorch_model.bin").write_bytes(b"\x80\x04"), UnsafeFileError, r"pickle files \(pytorch_model\.bin\)"),
+    (lambda g: (g / "pytorch_model.bin").write_bytes(b"\x80\x04"), UnsafeFileError, r"pickle-format files \(pytorch_model\.bin\)"),
 ], ids=["invalid-card", "stale-digest", "missing-file", "pickle"])
 def test_sign_refuses_bad_genes(gene: Path, keys: dict, mutate, error, match) -> None:
     mutate(gene)
@@ -266,3 +268,100 @@ def test_default_trust_store_follows_genehub_config(tmp_path: Path, monkeypatch:
     assert TrustStore().path == tmp_path / "cfg" / "trust"
     key = new_key("carol")
     assert key.private == tmp_path / "cfg" / "keys" / "carol.pem"
+
+
+# ---- issue 22: one list of refused files, links, identity, one-line errors ----------------------------
+
+@pytest.mark.parametrize("name", ["sub/model.PT", "extra.joblib", "arr.npy", "weights.Pickle", "x.NPZ"])
+def test_pickle_like_files_are_refused_by_sign_verify_and_push(gene: Path, trust: TrustStore, keys: dict,
+                                                               tmp_path: Path, name: str) -> None:
+    from genehub.registry import LocalRegistry, push
+
+    path = gene / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x80\x04pickled")
+    _raw_sign(gene, keys["alice"].private)  # a trusted signer signed it anyway
+    pattern = rf"pickle-format files \({re.escape(name)}\)"
+    with pytest.raises(UnsafeFileError, match=pattern):
+        verify_gene(gene, trust=trust)
+    with pytest.raises(UnsafeFileError, match=pattern):
+        push(gene, "alice/sort-gene", registry=LocalRegistry(tmp_path / "registry"), trust=trust)
+    assert not (tmp_path / "registry" / "alice").exists()
+    before = (gene / SIGNATURE).read_bytes()
+    with pytest.raises(UnsafeFileError, match=pattern):
+        sign_gene(gene, key=keys["alice"].private)
+    assert (gene / SIGNATURE).read_bytes() == before
+
+
+def _snapshot(gene: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in gene.iterdir() if p.is_file() and not p.is_symlink()}
+
+
+@pytest.mark.parametrize("target", ["inside", "outside"])
+def test_sign_refuses_a_link_before_writing_anything(gene: Path, trust: TrustStore, keys: dict, tmp_path: Path,
+                                                     target: str) -> None:
+    (tmp_path / "secret.txt").write_text("outside the gene")
+    (gene / "link.txt").symlink_to(gene / "examples.jsonl" if target == "inside" else tmp_path / "secret.txt")
+    before = _snapshot(gene)
+    with pytest.raises(UnsafeFileError, match=r"holds symbolic links \(link\.txt\); genehub accepts regular files"):
+        sign_gene(gene, key=keys["mallory"].private)  # another key: README would change if it were re-rendered
+    assert _snapshot(gene) == before
+    (gene / "link.txt").unlink()
+    assert verify_gene(gene, trust=trust).signer == "alice"  # alice's signature still holds
+
+
+def test_verify_names_a_link_as_a_link(gene: Path, trust: TrustStore) -> None:
+    (gene / "examples.jsonl").rename(gene / "real.jsonl")
+    (gene / "examples.jsonl").symlink_to(gene / "real.jsonl")
+    with pytest.raises(UnsafeFileError, match=r"symbolic links \(examples\.jsonl\)"):
+        verify_gene(gene, trust=trust)
+
+
+def test_verify_follows_a_link_to_the_gene_itself(gene: Path, trust: TrustStore, tmp_path: Path) -> None:
+    (tmp_path / "current").symlink_to(gene)  # the gene store's `current` is such a link
+    assert verify_gene(tmp_path / "current", trust=trust).signer == "alice"
+
+
+def test_a_corrupt_media_type_is_one_line(gene: Path, trust: TrustStore) -> None:
+    bundle = json.loads((gene / SIGNATURE).read_text())
+    bundle["mediaType"] = "application/vnd.dev.sigstore.bundle.v9+json"
+    (gene / SIGNATURE).write_text(json.dumps(bundle))
+    with pytest.raises(VerificationError, match=r"signature of .* is invalid") as err:
+        verify_gene(gene, trust=trust)
+    assert "\n" not in str(err.value) and err.value.files == [SIGNATURE]
+
+
+def test_signing_binds_the_repo_id(gene: Path, trust: TrustStore, keys: dict, tmp_path: Path) -> None:
+    from genehub.gene import load_card
+
+    assert verify_gene(gene, trust=trust).repo_id == "alice/sort-gene"  # default: <key name>/<gene name>
+    sign_gene(gene, key=keys["alice"].private, repo_id="team/sort-gene")
+    result = verify_gene(gene, trust=trust, repo_id="Team/Sort-Gene")  # repo ids compare like the Hub's
+    assert load_card(gene)["identity"] == {"repo_id": "team/sort-gene"} and result.repo_id == "team/sort-gene"
+    assert "binds it to the repo `team/sort-gene`" in (gene / "README.md").read_text()
+    with pytest.raises(VerificationError, match="signed for team/sort-gene, not alice/sort-gene"):
+        verify_gene(gene, trust=trust, repo_id="alice/sort-gene")
+    sign_gene(gene, key=keys["alice"].private)  # re-signing keeps the bound repo
+    assert verify_gene(gene, trust=trust).repo_id == "team/sort-gene"
+    before = _snapshot(gene)
+    for bad in ("no-owner", "a/b/c", "alice/x--y", "../x"):
+        with pytest.raises(UsageError, match="not a Hub repo id"):
+            sign_gene(gene, key=keys["alice"].private, repo_id=bad)
+    assert _snapshot(gene) == before
+
+
+def test_signing_binds_the_previous_version(gene: Path, trust: TrustStore, keys: dict, tmp_path: Path) -> None:
+    from genehub.gene import load_card, write_gene
+    from genehub.gene.signing import gene_digest
+
+    card = load_card(gene)
+    card["version"] = "0.2.0"
+    card.pop("identity")
+    v2 = write_gene(tmp_path / "v2", peft_model_or_adapter_dir=gene, card=card,
+                    examples=[{"prompt": "sort: 2 1", "answer": "1 2"}])
+    sign_gene(v2, key=keys["alice"].private, previous=gene)
+    result = verify_gene(v2, trust=trust)
+    assert result.card["identity"]["previous"] == {"version": "0.1.0", "digest": gene_digest(gene)}
+    assert result.digest == gene_digest(v2) != gene_digest(gene)
+    with pytest.raises(UsageError, match="is not older than 0.1.0"):
+        sign_gene(gene, key=keys["alice"].private, previous=v2)

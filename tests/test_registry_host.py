@@ -36,7 +36,7 @@ def test_pull_checks_the_host(registry_genes, trust_alice, host_with_tokenizer, 
     card["version"] = "0.3.0"
     fitting = write_gene(tmp_path / "fitting", peft_model_or_adapter_dir=registry_genes.v1, card=card,
                          examples=[{"prompt": "sort: 2 1", "answer": "1 2"}])
-    sign_gene(fitting, key=registry_genes.keys["alice"].private)
+    sign_gene(fitting, key=registry_genes.keys["alice"].private, repo_id="alice/sort-gene-fit")
     push(fitting, "alice/sort-gene-fit", registry=reg)
     gene = pull("alice/sort-gene-fit", registry=reg, host=host_with_tokenizer)
     assert [g.repo_id for g in list_installed()] == ["alice/sort-gene-fit"] and gene.version == "0.3.0"

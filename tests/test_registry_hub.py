@@ -43,7 +43,8 @@ def test_persistent_5xx_becomes_one_line_error(hub_server, registry_genes, trust
 
 REFUSALS = [
     # (what, action, error, status, match)
-    ("bad token", lambda g, url: push(g.v1, "alice/new-gene", registry=HubRegistry(url, token="hf_wrong")), AuthError, 401, "HF_TOKEN"),
+    ("bad token", lambda g, url: push(g.signed_for("alice/new-gene"), "alice/new-gene",
+                                      registry=HubRegistry(url, token="hf_wrong")), AuthError, 401, "HF_TOKEN"),
     ("missing repo", lambda g, url: pull("alice/no-such-gene", registry=HubRegistry(url)), RegistryError, 404, "genehub search"),
     ("missing tag", lambda g, url: pull(f"{REPO}@v9.9.9", registry=HubRegistry(url)), RegistryError, 404, "revision"),
 ]
@@ -62,7 +63,7 @@ def test_refusals_become_one_line_errors(hub_server, hub, registry_genes, trust_
 def test_search_follows_pagination_and_filters(hub_server, hub, registry_genes, trust_alice):
     hub_server.page_size = 1
     for name in ("sort-a", "sort-b", "sort-c"):
-        push(registry_genes.v1, f"alice/{name}", registry=hub)
+        push(registry_genes.signed_for(f"alice/{name}"), f"alice/{name}", registry=hub)
     listed = len(hub_server.requests)
     assert [h.repo_id for h in search(registry=hub)] == ["alice/sort-a", "alice/sort-b", "alice/sort-c"]
     assert hub_server.requests[listed:].count("GET /api/models") == 3  # one page each, via the Link header

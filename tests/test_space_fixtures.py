@@ -53,10 +53,10 @@ def build_gene_shelf(root: Path, zoo: Any) -> dict[str, Any]:
     made = cached_genes(zoo, ["sort", "upper"])
     sort_gene = Path(shutil.copytree(made["sort"], genes / "sort-gene"))
     upper_gene = Path(shutil.copytree(made["upper"], genes / "upper-gene"))
-    sign_gene(sort_gene, key=keys["alice"].private)
-    sign_gene(upper_gene, key=keys["alice"].private)
+    sign_gene(sort_gene, key=keys["alice"].private, repo_id="zoo/sort-gene")  # the repos publish_shelf uses
+    sign_gene(upper_gene, key=keys["alice"].private, repo_id="zoo/upper-gene")
     rogue = Path(shutil.copytree(upper_gene, genes / "rogue-upper"))
-    sign_gene(rogue, key=keys["mallory"].private)
+    sign_gene(rogue, key=keys["mallory"].private, repo_id="zoo/rogue-upper")
     tampered = Path(shutil.copytree(sort_gene, genes / "tampered-sort"))
     weights = tampered / "adapter_model.safetensors"
     data = bytearray(weights.read_bytes())

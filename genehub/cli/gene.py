@@ -1,7 +1,7 @@
 """CLI for genes: keys, the trust store, signing, verification and cards.
 
-    genehub keys new NAME              genehub sign DIR --key NAME
-    genehub trust add|list|remove      genehub verify DIR
+    genehub keys new NAME              genehub sign DIR --key NAME [--repo-id OWNER/NAME]
+    genehub trust add|list|remove      genehub verify DIR|REPO_ID
     genehub card validate DIR          genehub card show DIR
 """
 
@@ -59,26 +59,60 @@ def _trust_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sign(args: argparse.Namespace) -> int:
-    from ..gene import sign_gene
+def _password(args: argparse.Namespace) -> str | None:
+    from ..errors import UsageError
 
-    password = os.environ.get(args.password_env) if args.password_env else None
-    path = sign_gene(args.dir, key=args.key, password=password)
-    print(f"signed {args.dir} -> {path}")
+    if not args.password_env:
+        return None
+    if args.password_env not in os.environ:
+        raise UsageError(f"--password-env names {args.password_env}, which is not set.",
+                         hint=f"Export {args.password_env} with the key's password, or leave --password-env out.")
+    return os.environ[args.password_env]
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from ..gene import load_card, sign_gene
+
+    path = sign_gene(args.dir, key=args.key, password=_password(args), repo_id=args.repo_id, previous=args.previous)
+    identity = load_card(path.parent)["identity"]
+    follows = f", after {identity['previous']['version']}" if "previous" in identity else ""
+    print(f"signed {args.dir} for {identity['repo_id']}{follows} -> {path}")
     return 0
+
+
+def _gene_dir(arg: str) -> tuple[str, str | None]:
+    """A gene directory, or an installed gene's (by repo id or name) with its repo id."""
+    from pathlib import Path
+
+    from ..errors import NotFoundError
+    from ..registry import GeneStore
+
+    if Path(arg).expanduser().exists():
+        return str(Path(arg).expanduser()), None
+    store = GeneStore()
+    try:
+        gene = store.get(arg)
+    except NotFoundError:
+        raise NotFoundError(f"{arg} is neither a directory nor a gene installed in {store.root}.",
+                            hint="Pass a gene directory, or a repo id or name that `genehub list` shows.",
+                            path=arg) from None
+    return str(gene.path), gene.repo_id
 
 
 def _verify(args: argparse.Namespace) -> int:
     from ..gene import verify_gene
 
-    result = verify_gene(args.dir, trust=_store(args))
+    path, installed_as = _gene_dir(args.dir)
+    result = verify_gene(path, trust=_store(args), repo_id=args.repo_id or installed_as)
     card = result.card
     if args.json:
         print_json({"ok": True, "signer": result.signer, "fingerprint": result.fingerprint,
-                    "name": card["name"], "version": card["version"]})
+                    "name": card["name"], "version": card["version"], "repo_id": result.repo_id,
+                    "digest": result.digest})
     else:
+        bound = f"; signed for {result.repo_id}" if result.repo_id else "; not bound to a repo"
         print(f"OK {card['name']} {card['version']}: signed by {result.signer} ({result.fingerprint}); "
-              "card valid; digests match")
+              f"card valid; digests match{bound}")
     return 0
 
 
@@ -150,17 +184,26 @@ def register(subparsers: Any) -> None:
     p.add_argument("name")
     _add_store_option(p)
 
-    p = add_command(subparsers, "sign", help="sign a gene directory (writes DIR/gene.sig)",
-                    examples=["genehub sign ./sort-gene --key alice", "genehub sign ./g --key ./ci.pem --password-env KEY_PW"],
+    p = add_command(subparsers, "sign", help="sign a gene directory for the repo it will be pushed to (writes DIR/gene.sig)",
+                    examples=["genehub sign ./sort-gene --key alice                  # for alice/sort-gene",
+                              "genehub sign ./sort-gene --key alice --repo-id team/sort-gene --previous ./sort-gene-0.1.0",
+                              "genehub sign ./g --key ./ci.pem --password-env KEY_PW"],
                     func=_sign)
     p.add_argument("dir")
     p.add_argument("--key", required=True, help="key name (from `genehub keys new`) or PEM private key path")
+    p.add_argument("--repo-id", metavar="OWNER/NAME", default=None,
+                   help="the repo the signature binds (push refuses any other; default: the card's, else KEY/GENE-NAME)")
+    p.add_argument("--previous", metavar="DIR", default=None,
+                   help="the signed previous version: its version and digest are bound too (pull then spots forks)")
     p.add_argument("--password-env", metavar="VAR", default=None, help="environment variable holding the key's password")
 
-    p = add_command(subparsers, "verify", help="verify signature, signer trust, card and digests of a gene",
-                    examples=["genehub verify ./sort-gene", "genehub verify ./g --trust-store ./trust --json"],
+    p = add_command(subparsers, "verify", help="verify signature, signer trust, card, digests and repo of a gene",
+                    examples=["genehub verify ./sort-gene", "genehub verify alice/sort-gene        # an installed gene",
+                              "genehub verify ./g --trust-store ./trust --json"],
                     func=_verify)
-    p.add_argument("dir")
+    p.add_argument("dir", help="a gene directory, or an installed gene's repo id or name")
+    p.add_argument("--repo-id", metavar="OWNER/NAME", default=None,
+                   help="also require the gene to be signed for this repo (implied for an installed gene)")
     p.add_argument("--json", action="store_true")
     _add_store_option(p)
 

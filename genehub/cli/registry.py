@@ -27,7 +27,8 @@ def _push(args: argparse.Namespace) -> int:
 def _pull(args: argparse.Namespace) -> int:
     from ..registry import pull
 
-    gene = pull(args.repo_id, host=args.host, registry=args.registry, max_file_bytes=args.max_file_bytes)
+    gene = pull(args.repo_id, host=args.host, registry=args.registry, max_file_bytes=args.max_file_bytes,
+                repair=args.repair)
     print(f"installed {gene.repo_id}@{gene.revision} ({gene.name} {gene.version}, signed by {gene.signer}) at {gene.path}")
     return 0
 
@@ -82,11 +83,15 @@ def register(subparsers: Any) -> None:
 
     p = add_command(subparsers, "pull", help="download, verify and install a gene", func=_pull,
                     examples=["genehub pull me/sort-gene", "genehub pull me/sort-gene@v0.1.0 --host ./host",
+                              "genehub pull me/sort-gene --repair",
                               "genehub pull me/sort-gene --registry https://hub.example.org"])
     p.add_argument("repo_id", help="OWNER/NAME or OWNER/NAME@REVISION (branch, tag or commit)")
     p.add_argument("--host", default=None, help="a host model directory the gene must fit")
     p.add_argument("--max-file-bytes", type=int, default=None,
                    help="refuse files larger than this (default GENEHUB_MAX_FILE_BYTES or 1 GiB)")
+    p.add_argument("--repair", action="store_true",
+                   help="replace an installed copy that no longer verifies (after verifying the new one) "
+                        "and drop corrupted Hub-cache copies of the repo")
     _add_registry(p)
 
     p = add_command(subparsers, "search", help="find genes by text, host, skill and licence", func=_search,

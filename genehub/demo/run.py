@@ -110,12 +110,12 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
         key = new_key(DEMO_KEY, directory=keys_dir, overwrite=True)
         trust = TrustStore(out / "config" / "trust")
         trust.add(DEMO_KEY, key.public, overwrite=True)
+        repo_ids = {skill: f"{DEMO_OWNER}/{skill}-gene" for skill in skills}
         for skill, path in genes_src.items():
-            sign_gene(path, key=key.private)
+            sign_gene(path, key=key.private, repo_id=repo_ids[skill])  # push sends a gene only to its signed repo
         _say(f"signed {len(genes_src)} genes with the demo key (trusted in {trust.path})")
 
     registry = open_registry(config.registry or str(out / "registry"))
-    repo_ids = {skill: f"{DEMO_OWNER}/{skill}-gene" for skill in skills}
     with clock.stage("push"):
         for skill, path in genes_src.items():
             result = push(path, repo_ids[skill], registry=registry, trust=trust)

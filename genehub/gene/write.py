@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .._staging import is_forbidden, staged_dir
 from ..errors import NotFoundError, UnsafeFileError, UsageError
 from .card import save_card, validate_card
 from .layout import ADAPTER_CONFIG, ADAPTER_WEIGHTS, EXAMPLES, file_digests
@@ -21,7 +20,7 @@ def _save_adapter(source: Any, out_dir: Path) -> None:
     if isinstance(source, (str, Path)):
         src = Path(source)
         if not (src / ADAPTER_CONFIG).is_file() or not (src / ADAPTER_WEIGHTS).is_file():
-            pickles = sorted(p.name for p in src.glob("*.bin")) if src.is_dir() else []
+            pickles = sorted(p.name for p in src.iterdir() if is_forbidden(p.name)) if src.is_dir() else []
             if pickles:
                 raise UnsafeFileError(
                     f"{src} holds pickled weights ({', '.join(pickles)}) and no {ADAPTER_WEIGHTS}.",
@@ -115,11 +114,9 @@ def write_gene(
         >>> write_gene("genes/sort", peft_model_or_adapter_dir=peft_model, card=card, examples=rows)
     """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     card = copy.deepcopy(card)
-    # Build beside the target and rename into place: a failure leaves no half-written gene behind.
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    # Built beside the target and swapped into place: a failure leaves no half-written gene behind.
+    with staged_dir(out_dir) as staging:
         _save_adapter(peft_model_or_adapter_dir, staging)
         write_examples(staging / EXAMPLES, examples)
         _fill_adapter(card, staging)
@@ -127,10 +124,4 @@ def write_gene(
         validate_card(card, source=f"card for {out_dir}")
         save_card(card, staging)
         write_readme(staging, card)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out_dir

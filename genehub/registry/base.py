@@ -9,15 +9,12 @@ semantics. ``push``/``pull``/``search`` are written once against this interface.
 from __future__ import annotations
 
 import hashlib
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
-
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+from .._ids import check_repo_id
 
 
 @dataclass(frozen=True)
@@ -68,16 +65,6 @@ def git_blob_oid(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def check_repo_id(repo_id: str) -> str:
-    """Refuse ids that are not ``owner/name``."""
-    if not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or ".." in repo_id:
-        raise UsageError(
-            f"{repo_id!r} is not a repo id.",
-            hint="Use OWNER/NAME with letters, digits, '-', '_' or '.', e.g. `alice/sort-gene`.",
-        )
-    return repo_id
-
-
 def split_revision(spec: str) -> tuple[str, str | None]:
     """``"owner/name@rev"`` -> ``("owner/name", "rev")``; no ``@`` -> revision None."""
     repo_id, _, revision = spec.partition("@")
@@ -89,6 +76,15 @@ class Registry(ABC):
 
     #: how the registry is shown to users (an URL or a directory)
     location: str
+
+    @property
+    def offline(self) -> bool:
+        """Whether the registry is out of reach by the user's choice (the Hub under ``HF_HUB_OFFLINE``)."""
+        return False
+
+    def purge_cache(self, repo_id: str) -> list[str]:
+        """Drop cached copies of ``repo_id`` that no longer match their digests; returns what was removed."""
+        return []
 
     @abstractmethod
     def ensure_repo(self, repo_id: str) -> None:

@@ -7,7 +7,8 @@ Layout (default root ``home_dir()/registry``)::
     OWNER/NAME/refs.json               {"branches": {"main": commit}, "tags": {"v0.1.0": commit}}
     OWNER/NAME/.lock                   serialises writers (commits, tags)
 
-Commit ids are 40-hex like the Hub's. Search reads the head commit's README metadata and derives the
+Commit ids are 40-hex like the Hub's. Every id read back from a file (a commit in ``refs.json``, an
+object id in a commit) is checked to be a hex digest before it names a path. Search reads the head commit's README metadata and derives the
 same tags the Hub shows (``license:...``, ``base_model:...``), so filters mean the same on both.
 """
 
@@ -22,7 +23,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from .._ids import is_commit, is_repo_id, is_sha256
 from .._paths import home_dir
+from .._staging import inside
 from ..errors import RegistryError
 from ._fs import atomic_write, file_lock
 from .base import Registry, RemoteFile, RepoHit, Snapshot, check_repo_id
@@ -82,8 +85,18 @@ class LocalRegistry(Registry):
             )
         return path
 
-    def _refs(self, repo: Path) -> dict[str, dict[str, str]]:
-        return json.loads((repo / "refs.json").read_text(encoding="utf-8"))
+    def _read_json(self, path: Path, repo_id: str) -> Any:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise self._corrupt(repo_id, f"has an unreadable {path.name}") from None
+
+    def _refs(self, repo: Path, repo_id: str | None = None) -> dict[str, dict[str, str]]:
+        repo_id = repo_id or f"{repo.parent.name}/{repo.name}"
+        refs = self._read_json(repo / "refs.json", repo_id)
+        if not isinstance(refs, dict) or not all(isinstance(refs.get(k), dict) for k in ("branches", "tags")):
+            raise self._corrupt(repo_id, "has malformed refs")
+        return refs
 
     def ensure_repo(self, repo_id: str) -> None:
         repo = self._repo(repo_id, must_exist=False)
@@ -93,12 +106,20 @@ class LocalRegistry(Registry):
                 (repo / "commits").mkdir(exist_ok=True)
                 atomic_write(repo / "refs.json", json.dumps({"branches": {}, "tags": {}}).encode())
 
+    def _corrupt(self, repo_id: str, what: str) -> RegistryError:
+        return RegistryError(f"The local registry {self.root} is corrupt: {repo_id} {what}. Nothing was read from it.",
+                             hint="Do not use this registry copy; push the gene again to a fresh one.",
+                             repo_id=repo_id)
+
     def _resolve(self, repo: Path, repo_id: str, revision: str) -> str | None:
         refs = self._refs(repo)
         if revision == "main" and "main" not in refs["branches"]:
             return None
-        commit = refs["branches"].get(revision) or refs["tags"].get(revision) or revision
-        if "/" in commit or "\\" in commit or not (repo / "commits" / f"{commit}.json").is_file():
+        named = refs["branches"].get(revision) or refs["tags"].get(revision)
+        if named is not None and not is_commit(named):
+            raise self._corrupt(repo_id, f"names commit {str(named)[:80]!r} for {revision!r}")
+        commit = named or revision
+        if not is_commit(commit) or not (repo / "commits" / f"{commit}.json").is_file():
             raise RegistryError(
                 f"{repo_id} has no revision {revision!r} in the local registry {self.root}.",
                 hint=f"See its tags with `genehub info {repo_id}`.", repo_id=repo_id, status=404,
@@ -110,9 +131,17 @@ class LocalRegistry(Registry):
         commit = self._resolve(repo, repo_id, revision or "main")
         if commit is None:
             return None
-        data = json.loads((repo / "commits" / f"{commit}.json").read_text(encoding="utf-8"))
-        files = tuple(RemoteFile(path, f["size"], sha256=f["sha256"]) for path, f in sorted(data["files"].items()))
-        return Snapshot(repo_id, commit, files)
+        data = self._read_json(repo / "commits" / f"{commit}.json", repo_id)
+        entries = data.get("files") if isinstance(data, dict) else None
+        if not isinstance(entries, dict):
+            raise self._corrupt(repo_id, f"commit {commit} has no file list")
+        files = []
+        for path, f in sorted(entries.items()):
+            size, sha = (f.get("size"), f.get("sha256")) if isinstance(f, dict) else (None, None)
+            if not is_sha256(sha) or not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise self._corrupt(repo_id, f"commit {commit} lists {str(path)[:80]!r} with a bad object id or size")
+            files.append(RemoteFile(path, size, sha256=sha))
+        return Snapshot(repo_id, commit, tuple(files))
 
     def commit(self, repo_id: str, *, files: dict[str, Path], deleted: list[str], message: str,
                parent: str | None) -> str:
@@ -127,7 +156,9 @@ class LocalRegistry(Registry):
                 )
             tree: dict[str, dict[str, Any]] = {}
             if head:
-                tree = json.loads((repo / "commits" / f"{head}.json").read_text(encoding="utf-8"))["files"]
+                if not is_commit(head):
+                    raise self._corrupt(repo_id, f"has main at {str(head)[:80]!r}")
+                tree = dict(self._read_json(repo / "commits" / f"{head}.json", repo_id)["files"])
             for path in deleted:
                 tree.pop(path, None)
             for path, local in files.items():
@@ -145,7 +176,7 @@ class LocalRegistry(Registry):
             return commit
 
     def tags(self, repo_id: str) -> dict[str, str]:
-        return dict(self._refs(self._repo(repo_id))["tags"])
+        return {t: c for t, c in self._refs(self._repo(repo_id))["tags"].items() if is_commit(c)}
 
     def create_tag(self, repo_id: str, tag: str, commit: str) -> None:
         repo = self._repo(repo_id)
@@ -160,8 +191,11 @@ class LocalRegistry(Registry):
             refs["tags"][tag] = commit
             atomic_write(repo / "refs.json", json.dumps(refs, indent=1, sort_keys=True).encode())
 
-    def _object(self, repo_id: str, sha: str) -> Path:
-        path = self._repo(repo_id) / "objects" / sha
+    def _object(self, repo_id: str, sha: str | None) -> Path:
+        if not is_sha256(sha):
+            raise self._corrupt(repo_id, f"names object {str(sha)[:80]!r}, which is not a sha256 digest")
+        objects = self._repo(repo_id) / "objects"
+        path = inside(objects, sha)  # type: ignore[arg-type]
         if not path.is_file():
             raise RegistryError(f"The local registry lost object {sha} of {repo_id}.",
                                 hint="Push the gene again.", repo_id=repo_id)
@@ -170,9 +204,9 @@ class LocalRegistry(Registry):
     def download(self, snapshot: Snapshot, names: list[str], dest: Path) -> None:
         by_path = snapshot.by_path()
         for name in names:
-            target = dest / name
+            target = inside(dest, name)
             target.parent.mkdir(parents=True, exist_ok=True)
-            source = self._object(snapshot.repo_id, by_path[name].sha256 or "")
+            source = self._object(snapshot.repo_id, by_path[name].sha256)
             with open(source, "rb") as src, open(target, "wb") as out:  # copy, never link: a gene store is its own
                 shutil.copyfileobj(src, out, 1 << 20)
                 out.flush()
@@ -184,13 +218,13 @@ class LocalRegistry(Registry):
         if entry is None:
             raise RegistryError(f"{repo_id}@{commit} has no file {name}.", hint="Is it a genehub gene?",
                                 repo_id=repo_id, status=404)
-        return self._object(repo_id, entry.sha256 or "").read_bytes()
+        return self._object(repo_id, entry.sha256).read_bytes()
 
     def search(self, *, query: str | None, tags: list[str]) -> list[RepoHit]:
         hits = []
         for refs in sorted(self.root.glob("*/*/refs.json")):
             repo_id = f"{refs.parent.parent.name}/{refs.parent.name}"
-            if query and query.lower() not in repo_id.lower():
+            if not is_repo_id(repo_id) or query and query.lower() not in repo_id.lower():
                 continue
             snap = self.snapshot(repo_id)
             if snap is None:

@@ -1,25 +1,23 @@
-"""``pull``: download a gene to staging, refuse unsafe files, verify, check the host, install atomically."""
+"""``pull``: resolve, fetch to staging, verify as the requested gene, refuse rollbacks, check the host, install."""
 
 from __future__ import annotations
 
-import os
+import json
+import re
 from pathlib import Path
 
-from ..errors import RegistryError
-from ..gene import TrustStore, verify_gene
+from .._ids import is_commit, version_key
+from .._signing import bundle_digests, tree_digest
+from ..errors import RegistryError, UnsafeFileError, VerificationError
+from ..gene import SIGNATURE, TrustStore, verify_gene
+from ..gene.signing import Verification
 from .base import Registry, split_revision
-from .safety import check_files, check_tree
+from .fetch import fetch, resolve
 from .safety import max_file_bytes as file_bound
 from .select import open_registry
 from .store import GeneStore, InstalledGene
 
-
-def offline() -> bool:
-    """Whether ``HF_HUB_OFFLINE`` is set (env var now, or the client's constant)."""
-    from huggingface_hub import constants
-
-    value = os.environ.get("HF_HUB_OFFLINE", "")
-    return value.upper() in ("1", "ON", "YES", "TRUE") or bool(constants.HF_HUB_OFFLINE)
+_VERSION_TAG = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 
 
 def _check_host(card: dict, host: str | Path | None) -> None:
@@ -30,29 +28,69 @@ def _check_host(card: dict, host: str | Path | None) -> None:
     require_compatible(card["host"], describe_host(host), what=f"gene {card['name']}")
 
 
-def _installed(store: GeneStore, repo_id: str, commit: str | None, trust: TrustStore | None,
-               host: str | Path | None) -> InstalledGene | None:
+def _signed_digest(gene: InstalledGene) -> str | None:
+    """The digest the installed copy's signature states (None when its gene.sig is unreadable)."""
     try:
-        gene = store.get(repo_id)
-    except FileNotFoundError:
+        return tree_digest(bundle_digests(json.loads((gene.path / SIGNATURE).read_text(encoding="utf-8"))))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    if commit is not None and gene.revision != commit:
-        return None
-    card = verify_gene(gene.path, trust=trust).card  # the store is trusted only as far as it verifies
+
+
+def _reuse(gene: InstalledGene, repo_id: str, trust: TrustStore | None, host: str | Path | None,
+           spec: str) -> InstalledGene:
+    """The installed copy, re-verified (the store is trusted only as far as it verifies)."""
+    try:
+        card = verify_gene(gene.path, trust=trust, repo_id=repo_id, label=f"the installed copy of {repo_id}").card
+    except (VerificationError, UnsafeFileError) as err:
+        fix = f"Run `genehub pull {spec} --repair` to replace it with a freshly verified copy."
+        if isinstance(err, VerificationError):
+            raise type(err)(err.message, files=err.files, hint=fix) from None
+        raise UnsafeFileError(err.message, hint=fix) from None
     _check_host(card, host)
     return gene
 
 
+def _check_version(result: Verification, current: InstalledGene | None, *, repo_id: str, revision: str | None,
+                   label: str) -> None:
+    """Refuse a tag that names another version, a rollback, an equivocation or a fork (TUF's rollback and
+    mix-and-match attacks), unless the user named this very version or commit."""
+    version = result.card["version"]
+    if revision is not None and _VERSION_TAG.match(revision) and revision != f"v{version}":
+        raise VerificationError(
+            f"{label}: you asked for {revision}, but the signed card says version {version} (the tag was moved).",
+            files=["gene.json"], hint="Do not use this registry for it; report it to the publisher.")
+    if current is None or is_commit(revision) or revision == f"v{version}":
+        return
+    installed = _signed_digest(current)
+    ask = f"`genehub pull {repo_id}@v{version}`"
+    if version_key(version) < version_key(current.version):
+        raise VerificationError(
+            f"{label} is version {version}, older than the installed {current.version}: refusing a rollback.",
+            files=["gene.json"], hint=f"If you do want {version}, ask for it by name: {ask}.")
+    if version == current.version and installed is not None and result.digest != installed:
+        raise VerificationError(
+            f"{label} claims version {version}, like the installed copy, but its files differ from it.",
+            files=["gene.json"], hint=f"Ask the publisher which is real; to take this one anyway, run {ask}.")
+    previous = (result.card.get("identity") or {}).get("previous") or {}
+    if previous.get("version") == current.version and installed is not None and previous.get("digest") != installed:
+        raise VerificationError(
+            f"{label} says it follows {current.version} {previous.get('digest')}, but the installed "
+            f"{current.version} is {installed}: another history of this gene.",
+            files=["gene.json"], hint=f"Ask the publisher which is real; to take this one anyway, run {ask}.")
+
+
 def pull(spec: str, *, host: str | Path | None = None, registry: Registry | str | None = None,
          store: GeneStore | None = None, trust: TrustStore | None = None,
-         max_file_bytes: int | None = None) -> InstalledGene:
+         max_file_bytes: int | None = None, repair: bool = False) -> InstalledGene:
     """Fetch, verify and install a gene.
 
-    Order matters: the file listing is checked (no pickles, no escaping paths, no file over the bound)
-    before anything is downloaded; the download goes to a staging directory and is checked again;
-    then signature, trust, card and digests are verified, and the host compatibility when ``host`` is
-    given; only then is the gene moved into the store. Offline (``HF_HUB_OFFLINE=1``), an installed
-    gene is returned after re-verification.
+    Order matters: the revision's commit id is checked, then its file listing (no pickles, no escaping
+    paths, no file over the bound) before anything is downloaded; the download goes to a staging
+    directory and is checked again; then signature, trust, card, digests and the signed identity (the
+    gene must be signed for ``spec``'s repo, and not older than the installed version unless that version
+    or commit is named), and the host compatibility when ``host`` is given; only then is the gene moved
+    into the store. A Hub under ``HF_HUB_OFFLINE=1`` serves the installed copy after re-verification; a
+    local registry (a folder) works as usual.
 
     Args:
         spec: ``owner/name`` or ``owner/name@revision`` (a branch, tag like ``v0.1.0``, or commit).
@@ -61,42 +99,48 @@ def pull(spec: str, *, host: str | Path | None = None, registry: Registry | str 
         store: the gene store (default ``home_dir()/genes``).
         trust: the trust store (default ``config_dir()/trust``).
         max_file_bytes: refuse files larger than this (default ``GENEHUB_MAX_FILE_BYTES`` or 1 GiB).
+        repair: replace an installed copy that no longer verifies (after verifying the new one), and
+            drop cached copies of the repo that no longer match their digests (the Hub's cache).
 
     Returns:
         The installed gene; ``os.fspath(gene)`` is its directory.
 
     Raises:
-        UnsafeFileError: pickles, escaping paths or oversize files (nothing downloaded or installed).
-        VerificationError / UntrustedSignerError / CardValidationError: it does not verify.
+        UnsafeFileError: pickles, escaping paths, links or oversize files (nothing downloaded or installed).
+        VerificationError / UntrustedSignerError / CardValidationError: it does not verify, is signed for
+            another repo, or is a rollback.
         IncompatibleError: it does not fit ``host``.
-        RegistryError / AuthError: the registry refused or failed.
+        RegistryError / AuthError: the registry refused, failed or sent an invalid answer.
     """
     repo_id, revision = split_revision(spec)
     store = store or GeneStore()
     limit = file_bound(max_file_bytes)
-    if offline():
-        gene = _installed(store, repo_id, revision if revision and len(revision) == 40 else None, trust, host)
-        if gene is None:
+    reg = open_registry(registry)
+    current = store.current(repo_id)
+    if reg.offline:
+        wanted = current is not None and (revision is None or revision in (current.revision, f"v{current.version}"))
+        if not wanted:
             raise RegistryError(f"{spec} is not installed and HF_HUB_OFFLINE is set.",
                                 hint="Unset HF_HUB_OFFLINE and pull it once; it then works offline.", repo_id=repo_id)
-        return gene
-    reg = open_registry(registry)
-    snapshot = reg.snapshot(repo_id, revision)
-    if snapshot is None:
-        raise RegistryError(f"{repo_id} on {reg.location} is empty.", hint="Push a gene to it first.",
-                            repo_id=repo_id, status=404)
-    names = check_files(repo_id, snapshot.files, limit=limit)
-    done = _installed(store, repo_id, snapshot.commit, trust, host)
-    if done is not None:
-        return done
+        return _reuse(current, repo_id, trust, host, spec)  # type: ignore[arg-type]
+    snapshot = resolve(reg, repo_id, revision)
+    if repair:
+        reg.purge_cache(repo_id)
+    if current is not None and current.revision == snapshot.commit:
+        try:
+            return _reuse(current, repo_id, trust, host, spec)
+        except (VerificationError, UnsafeFileError):
+            if not repair:
+                raise
     with store.staging() as staging:
         gene_dir = staging / "gene"
-        gene_dir.mkdir()
-        reg.download(snapshot, names, gene_dir)
-        check_tree(repo_id, gene_dir, limit=limit)
-        verification = verify_gene(gene_dir, trust=trust)
+        fetch(reg, snapshot, gene_dir, limit=limit)
+        label = f"{repo_id}@{snapshot.commit[:12]}"
+        verification = verify_gene(gene_dir, trust=trust, repo_id=repo_id, label=label)
+        same_release = current is not None and current.revision == snapshot.commit  # a repair
+        _check_version(verification, None if same_release else current, repo_id=repo_id, revision=revision,
+                       label=label)
         _check_host(verification.card, host)
         return store.install(gene_dir, repo_id=repo_id, revision=snapshot.commit, card=verification.card,
                              signer=verification.signer, fingerprint=verification.fingerprint,
-                             registry=reg.location)
-
+                             registry=reg.location, replace=repair)

@@ -11,7 +11,9 @@ Layout::
 A download lands in ``.staging`` and is checked and verified there; installing is one ``rename`` of the
 verified directory plus one atomic symlink swap, under the repo's lock, so readers see the old gene or
 the new one and two concurrent pulls end with one copy. Staging left by a killed process is deleted
-the next time the store is used.
+the next time the store is used. A revision is a 40-hex commit id, checked (and the path it names
+resolved inside the repo's folder) before anything is written or read: a registry that answers
+``../../x`` as a commit cannot place files outside the store.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .._ids import check_commit, is_commit
 from .._paths import home_dir
+from .._staging import inside, replace_dir
 from ..errors import NotFoundError
 from ._fs import atomic_write, file_lock
 from .base import check_repo_id
@@ -102,16 +106,24 @@ class GeneStore:
             shutil.rmtree(path, ignore_errors=True)
 
     def install(self, staged: Path, *, repo_id: str, revision: str, card: dict[str, Any], signer: str,
-                fingerprint: str, registry: str) -> InstalledGene:
-        """Move a verified gene directory into place as the current version of ``repo_id``."""
+                fingerprint: str, registry: str, replace: bool = False) -> InstalledGene:
+        """Move a verified gene directory into place as the current version of ``repo_id``.
+
+        Args:
+            replace: swap ``staged`` in even when this commit is installed already (a repair of a copy
+                that no longer verifies); otherwise an existing copy of the commit is kept.
+        """
+        check_commit(revision, source=registry)
         repo_dir = self.root / slug(repo_id)
         repo_dir.mkdir(parents=True, exist_ok=True)
+        final = inside(repo_dir, revision)
         record = {"repo_id": repo_id, "revision": revision, "name": card["name"], "version": card["version"],
                   "skill": card["skill"], "signer": signer, "fingerprint": fingerprint, "registry": registry}
         with file_lock(repo_dir / ".lock"):
-            final = repo_dir / revision
-            atomic_write(repo_dir / f"{revision}.json", json.dumps(record, indent=1, sort_keys=True).encode())
-            if not final.is_dir():  # else another pull installed this very commit first: keep that copy
+            atomic_write(inside(repo_dir, f"{revision}.json"), json.dumps(record, indent=1, sort_keys=True).encode())
+            if replace:
+                replace_dir(staged, final)
+            elif not final.is_dir():  # else another pull installed this very commit first: keep that copy
                 os.rename(staged, final)
             link = repo_dir / f".current-{uuid.uuid4().hex}"
             os.symlink(revision, link)
@@ -126,11 +138,17 @@ class GeneStore:
         if not current.is_symlink():
             return None
         revision = os.readlink(current)
+        if not is_commit(revision):  # only install() writes this link, and only to a commit id
+            return None
         record_file = repo_dir / f"{revision}.json"
         if not (repo_dir / revision).is_dir() or not record_file.is_file():
             return None
         record = json.loads(record_file.read_text(encoding="utf-8"))
         return InstalledGene(path=repo_dir / revision, **record)
+
+    def current(self, repo_id: str) -> InstalledGene | None:
+        """The installed version of ``repo_id`` (exactly that repo, not a gene name), or None."""
+        return self._read(self.root / slug(repo_id))
 
     def list(self) -> list[InstalledGene]:
         """The installed genes, sorted by repo id."""

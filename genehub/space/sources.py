@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import shutil
 from pathlib import Path
 
+from .._ids import check_commit
 from .._paths import cache_dir
+from .._staging import inside, staged_dir
 from ..errors import GenehubError, NotFoundError
 from ..gene import CARD, TrustStore
 from ..registry import Registry, open_registry, search
@@ -63,33 +63,24 @@ class RegistrySource:
     def fetch(self, repo_id: str, commit: str) -> Path:
         """The files of ``repo_id`` at ``commit`` in the cache (downloaded once per commit, never verified here).
 
-        The listing is checked before a byte is downloaded and the download again before it is kept,
-        exactly as :func:`genehub.registry.pull` does.
+        Fetched exactly as :func:`genehub.registry.pull` fetches (one path: listing checked before a byte
+        is downloaded, the download checked again), into staging swapped into the cache whole.
 
         Raises:
-            UnsafeFileError: pickles, escaping paths or oversize files.
-            RegistryError / NotFoundError: the registry refused or has no such commit.
+            UnsafeFileError: pickles, escaping paths, links or oversize files.
+            RegistryError / NotFoundError: the registry refused, lied, or has no such commit.
         """
-        # Not re-exported by genehub.registry: the checks pull runs, shared so the Space refuses the same files.
-        from ..registry.safety import check_files, check_tree, max_file_bytes
+        # Not re-exported by genehub.registry: the fetch pull runs, shared so the Space refuses the same files.
+        from ..registry.fetch import fetch, resolve
+        from ..registry.safety import max_file_bytes
+        from ..registry.store import slug
 
-        dest = self.cache / repo_id.replace("/", "--") / commit
+        dest = inside(self.cache, f"{slug(repo_id)}/{check_commit(commit, source=self.label)}")
         if dest.is_dir():
             return dest
-        snap = self.registry.snapshot(repo_id, commit)
-        if snap is None:
-            raise NotFoundError(f"{repo_id} has no commit yet.", hint="Push a gene to it first.")
-        limit = max_file_bytes()
-        names = check_files(repo_id, snap.files, limit=limit)
-        tmp = dest.with_name(f".{snap.commit}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
-            self.registry.download(snap, names, tmp)
-            check_tree(repo_id, tmp, limit=limit)
-            os.replace(tmp, dest)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        snap = resolve(self.registry, repo_id, commit)
+        with staged_dir(dest) as tmp:
+            fetch(self.registry, snap, tmp, limit=max_file_bytes())
         return dest
 
     def refs(self) -> list[GeneRef]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._paths import cache_dir
+from .._staging import staged_dir
 from ..errors import UsageError, ZooError
 from . import skills as _skills
 from .train import TrainConfig, train
@@ -175,16 +175,8 @@ def build(preset: str = "tiny", *, out: str | Path | None = None, force: bool = 
         if force and root.exists():
             shutil.rmtree(root)
         if not _finished(root, recipe):
-            tmp = root.with_name(f"{root.name}.tmp-{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
-            try:
+            with staged_dir(root) as tmp:
                 _build_into(tmp, recipe, progress=progress)
-                if root.exists():
-                    shutil.rmtree(root)
-                os.replace(tmp, root)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
     return load(root)
 
 
@@ -217,7 +209,7 @@ def _build_into(root: Path, recipe: Preset, *, progress: bool) -> None:
     from .evaluate import skill_accuracies
     from .tokenizer import build_tokenizer
 
-    root.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
     tests = {s: _skills.skill_dataset(s, n_train=1, n_validation=1, n_test=recipe.n_test)["test"]
              for s in _skills.HOST_SKILLS}

@@ -7,6 +7,11 @@ ndjson commit). ``hub.uploads`` logs every file body the client sent (path or oi
 test can assert a re-push sent nothing. Test controls, none of which alter stored content:
 ``fail_next(substring, status, times)`` answers matching requests with an error first (retry tests),
 ``throttle(bytes_per_s)`` slows file downloads (interrupt tests), ``requests`` logs every request line.
+
+A misbehaving mode for supply-chain tests: ``hub.lie(Lies(...))`` makes the server answer as a
+compromised Hub or proxy would (rewrite the commit id it reports, serve traversal names, serve another
+repo's gene under this name, point a revision at another commit, mutate listings, headers and bodies),
+while the stored content stays honest; ``hub.lie(None)`` makes it honest again.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import yaml
 
+from .lies import Lies
 from .store import Conflict, HubStore, Repo, now
 
 TOKEN = "hf_loopback_test_token"
@@ -59,6 +65,7 @@ class HubServer:
         self.requests: list[str] = []
         self._failures: list[list[Any]] = []
         self._bytes_per_s: float | None = None
+        self.lies: Lies | None = None
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"hub": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -90,6 +97,10 @@ class HubServer:
     def throttle(self, bytes_per_s: float | None) -> None:
         """Serve file bodies at this rate (None: full speed)."""
         self._bytes_per_s = bytes_per_s
+
+    def lie(self, lies: Lies | None) -> None:
+        """Answer as a compromised Hub would from now on (None: honest again)."""
+        self.lies = lies
 
     def uploaded_bytes(self, since: int = 0) -> int:
         """File-content bytes the client sent in uploads logged from index ``since`` on."""
@@ -140,7 +151,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.headers.get("Authorization", "") == f"Bearer {self.hub.token}"
 
     def _repo(self, owner: str, name: str, head: bool = False) -> Repo | None:
-        repo = self.hub.store.repos.get(f"{owner}/{name}")
+        lies = self.hub.lies
+        repo_id = f"{owner}/{name}"
+        repo = self.hub.store.repos.get(lies.serve_as.get(repo_id, repo_id) if lies else repo_id)
         if repo is None or (repo.private and not self._authed()):
             self._error(404, f"Repository {owner}/{name} not found", "RepoNotFound", head=head)
             return None
@@ -219,10 +232,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(401, "You must be authenticated to write to this repo")
         if rest == "" or rest.startswith("/revision/"):
             rev = unquote(rest[len("/revision/"):]) if rest else "main"
-            commit = repo.resolve(rev)
+            commit = repo.resolve(self._lied_rev(rev))
             if commit is None:
                 return self._error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
-            return self._json(200, self._model_json(repo, commit, full=True))
+            data = self._model_json(repo, commit, full=True)
+            lies = self.hub.lies
+            if lies is not None:
+                requested = f"{owner}/{name}"
+                data.update({"id": requested, "modelId": requested, "_id": requested})
+                data = lies.info(requested, data) if lies.info else data
+                if isinstance(data, bytes):
+                    return self._send(200, data)
+            return self._json(200, data)
         if rest == "/refs":
             def ref(kind: str, name: str, oid: str) -> dict[str, str]:
                 return {"name": name, "ref": f"refs/{kind}/{name}", "targetCommit": oid}
@@ -230,7 +251,8 @@ class _Handler(BaseHTTPRequestHandler):
                                     "tags": [ref("tags", t, o) for t, o in repo.tags.items()], "converts": []})
         match = re.match(r"^/tree/([^/]+)(?:/(.*))?$", rest)
         if match and method == "GET":
-            return self._tree(repo, unquote(match.group(1)), unquote(match.group(2) or ""), query)
+            return self._tree(repo, self._lied_rev(unquote(match.group(1))), unquote(match.group(2) or ""), query,
+                              requested=f"{owner}/{name}")
         match = re.match(r"^/preupload/([^/]+)$", rest)
         if match and method == "POST":
             commit = repo.resolve(unquote(match.group(1)))
@@ -262,6 +284,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._error(404, f"Tag {tag} not found", "RevisionNotFound")
             return self._json(200, {})
         self._error(404, f"No route for {method} {rest}")
+
+    def _lied_rev(self, rev: str) -> str:
+        lies = self.hub.lies
+        return lies.revisions.get(rev, rev) if lies else rev
 
     def _model_json(self, repo: Repo, commit: Any, *, full: bool) -> dict[str, Any]:
         readme = commit.files.get("README.md")
@@ -318,9 +344,11 @@ class _Handler(BaseHTTPRequestHandler):
             rows.append(row)
         limit = (query.get("limit") or [None])[0]
         rows = rows[: int(limit)] if limit else rows
+        if self.hub.lies is not None and self.hub.lies.models:
+            rows = self.hub.lies.models(rows)
         self._paginate(rows, query, "/api/models", query)
 
-    def _tree(self, repo: Repo, rev: str, prefix: str, query: dict[str, list[str]]) -> None:
+    def _tree(self, repo: Repo, rev: str, prefix: str, query: dict[str, list[str]], requested: str = "") -> None:
         commit = repo.resolve(rev)
         if commit is None:
             return self._error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
@@ -342,7 +370,10 @@ class _Handler(BaseHTTPRequestHandler):
                 items[path] = entry.tree_json(path)
         if prefix and not items:
             return self._error(404, f"{prefix} does not exist at {rev}", "EntryNotFound")
-        self._paginate(sorted(items.values(), key=lambda i: i["path"]), query,
+        listing = sorted(items.values(), key=lambda i: i["path"])
+        if self.hub.lies is not None and self.hub.lies.tree:
+            listing = self.hub.lies.tree(requested, listing)
+        self._paginate(listing, query,
                        f"/api/models/{repo.repo_id}/tree/{quote(rev, safe='')}/{quote(prefix)}", query)
 
     def _commit(self, repo: Repo, branch: str, body: bytes) -> None:
@@ -404,7 +435,7 @@ class _Handler(BaseHTTPRequestHandler):
         if repo is None:
             return
         rev, filename = unquote(rev), unquote(filename)
-        commit = repo.resolve(rev)
+        commit = repo.resolve(self._lied_rev(rev))
         if commit is None:
             return self._error(404, f"Invalid rev id: {rev}", "RevisionNotFound", head=head)
         entry = commit.files.get(filename)
@@ -420,6 +451,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, start = 206, int(match.group(1))
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         body = data[start:]
+        lies = self.hub.lies
+        if lies is not None and lies.file:
+            headers, body = lies.file(f"{owner}/{name}", filename, headers, body)
         if head or not self.hub._bytes_per_s:
             return self._send(status, body, headers, content_type="application/octet-stream", head=head)
         self.hub.requests.append(f"BODY-START {filename}")
@@ -431,4 +465,4 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(0.05)
 
 
-__all__ = ["HubServer", "TOKEN", "USER", "card_metadata", "now"]
+__all__ = ["HubServer", "Lies", "TOKEN", "USER", "card_metadata", "now"]
