@@ -214,7 +214,8 @@ def _latency(comp: Any, bare: Any, rows: dict[str, list], names_of: dict[str, st
 def _scaling(z: Any, skills: list[str], counts: list[int], args: argparse.Namespace, bare: Any) -> list[dict[str, Any]]:
     import gc
 
-    from genehub.routing import compose, load_gene
+    from genehub.gene import Gene
+    from genehub.routing import adapter_name, compose
 
     order = skills + [s for s in EXTRA_SKILLS if s not in skills]
     results = []
@@ -224,7 +225,7 @@ def _scaling(z: Any, skills: list[str], counts: list[int], args: argparse.Namesp
             continue
         genes = _genes_for(z, order[:n], args.donor_steps)
         comp = compose(z.host, list(genes.values()))
-        names = {s: load_gene(p).name for s, p in genes.items()}
+        names = {s: adapter_name(Gene.load(p)) for s, p in genes.items()}
         rows = _rows(order[:n], args.n_test)
         acc = _accuracy_pair(comp, rows, names)
         entry = {"genes": n, "router_train_seconds": comp.router.training["seconds"], **_routing(comp, rows, names), **acc}
@@ -287,15 +288,16 @@ def main(argv: list[str] | None = None) -> int:
     from _routing_report import render
 
     from genehub import zoo
+    from genehub.gene import Gene
     from genehub.hosts import load_host
-    from genehub.routing import compose, load_gene
+    from genehub.routing import adapter_name, compose
 
     started, load_before = time.perf_counter(), os.getloadavg()
     torch.manual_seed(0)
     z = zoo.build(args.preset, progress=False)
     skills = list(z.donors)
     genes = _genes_for(z, skills, args.donor_steps)
-    names_of = {s: load_gene(p).name for s, p in genes.items()}
+    names_of = {s: adapter_name(Gene.load(p)) for s, p in genes.items()}
     rows = _rows(skills, args.n_test)
     comp = compose(z.host, list(genes.values()))
     bare = load_host(z.host)[0].eval()

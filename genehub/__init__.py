@@ -30,7 +30,7 @@ from .errors import GenehubError
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     # gene format
-    "write_gene": "genehub.gene", "load_card": "genehub.gene", "validate_card": "genehub.gene",
+    "Gene": "genehub.gene", "write_gene": "genehub.gene", "load_card": "genehub.gene", "validate_card": "genehub.gene",
     "sign_gene": "genehub.gene", "verify_gene": "genehub.gene", "new_key": "genehub.gene",
     "TrustStore": "genehub.gene",
     # hosts

@@ -39,10 +39,11 @@ def test_round_trip_bytes_identical_and_verified(backend, registry_genes, trust_
         assert any(u["kind"] == "lfs-put" for u in backend.server.uploads)
 
     hits = search(skill="sort", registry=backend.registry)
-    assert [(h.repo_id, h.version, h.signer, h.trusted, h.license) for h in hits] == [
+    assert [(h.repo_id, h.card.version, h.signer, h.trusted, h.card.license) for h in hits] == [
         (REPO, "0.1.0", "alice", True, "Apache-2.0")]
     card = json.loads((registry_genes.v1 / "gene.json").read_text())
-    assert hits[0].homology == card["homology"]["aggregate"] and hits[0].host == card["host"]["repo_id"]
+    assert hits[0].card.homology.aggregate == card["homology"]["aggregate"]
+    assert hits[0].card.host.repo_id == card["host"]["repo_id"]
     assert search("nothing-like-this", registry=backend.registry) == []
     assert search(skill="upper", registry=backend.registry) == []
     assert search(license="MIT", registry=backend.registry) == []

@@ -10,7 +10,8 @@ import torch
 
 from _genes import zoo_genes  # noqa: F401  (session fixture)
 from genehub.errors import IncompatibleError, RouterError, UsageError
-from genehub.routing import compose, load_gene
+from genehub.gene import Gene
+from genehub.routing import compose
 from genehub.zoo import skill_dataset
 
 PROMPTS = {"sort": ["sort hello:", "S:qwerty="], "upper": ["upper abcde:", "U:zyx="], None: ["copy abc:", "L:hello="]}
@@ -235,7 +236,7 @@ def test_router_for_other_genes_is_refused(tiny_zoo, zoo_genes):  # noqa: F811
     router = Router.train(tiny_zoo.host, [zoo_genes["sort"]])
     with pytest.raises(RouterError, match=r"does not know: \['upper-gene'\]"):
         compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], router)
-    assert load_gene(zoo_genes["sort"]).revision == router.genes[0]["revision"]
+    assert Gene.load(zoo_genes["sort"]).digest == router.genes[0]["revision"]
 
 
 def test_router_features_through_the_composition_equal_the_bare_host_and_leave_no_hooks(comp, tiny_zoo):

@@ -11,14 +11,15 @@ from _genes import zoo_genes  # noqa: F401  (session fixture)
 from genehub import zoo
 from genehub.errors import CardValidationError, UntrustedSignerError, VerificationError
 from genehub.hosts import load_host
-from genehub.routing import Router, host_features, load_gene, sign_router, verify_router
+from genehub.gene import Gene
+from genehub.routing import Router, host_features, sign_router, verify_router
 
 
 def heldout_rows(z, genes):
     """Prompts written with templates that neither the genes nor the router ever saw, labelled by class."""
     rows = []
     for skill, path in genes.items():
-        name = load_gene(path).name
+        name = Gene.load(path).name
         rows += [{"prompt": r["prompt"], "label": name} for r in z.test_sets((skill,))[skill] if r["heldout"]]
     rows += [{"prompt": r["prompt"], "label": "none"}
              for r in zoo.general_dataset(n=200, split="test") if r["heldout"]]
@@ -40,7 +41,7 @@ def router(tiny_zoo, zoo_genes, host):  # noqa: F811
 def test_router_reaches_high_accuracy_on_heldout_templates(router, tiny_zoo, zoo_genes, host):  # noqa: F811
     rows = heldout_rows(tiny_zoo, zoo_genes)
     assert {r["label"] for r in rows} == {"sort-gene", "upper-gene", "none"}
-    assert not any(r["prompt"] in {e["prompt"] for e in load_gene(zoo_genes["sort"]).examples()} for r in rows)
+    assert not any(r["prompt"] in {e["prompt"] for e in Gene.load(zoo_genes["sort"]).examples()} for r in rows)
     # Measured 0.970 on these 305 prompts with the default "none" class (0.964 with 64 per skill); chance is 1/3.
     assert router.accuracy["heldout"] >= 0.9
     assert router.evaluate(*host, rows) == router.accuracy["heldout"]

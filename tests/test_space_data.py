@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from _tiny import tiny_host_info
 from genehub.errors import IncompatibleError, NotFoundError, UsageError, VerificationError
-from genehub.gene import TrustStore
+from genehub.gene import Gene, TrustStore, example_card, validate_card
 from genehub.space import Catalog, GeneEntry, Playground, SpaceConfig, open_catalog, views
 from genehub.space import tryout
 from hubserver.backends import backend  # noqa: F401  (fixture: local registry, loopback Hub in both modes)
@@ -91,7 +92,9 @@ def test_browse_table_shows_card_numbers(catalog: Catalog) -> None:
      [["upper", 0.1, None, 0.7, 0.6], ["copy (other)", 0.6, None, 0.55, -0.05]]),
 ])
 def test_fidelity_table(fidelity: dict, rows: list) -> None:
-    entry = GeneEntry(gene_id="g", path=Path("."), card={"skill": "upper", "fidelity": fidelity}, trust="verified")
+    card = example_card(tiny_host_info(), skill="upper")
+    card["fidelity"].update(fidelity)
+    entry = GeneEntry(gene_id="g", path=Path("."), gene=Gene(Path("."), validate_card(card)), trust="verified")
     table = views.fidelity_table(entry).astype(object).where(lambda t: t.notna(), None)
     assert table.values.tolist() == rows
 
@@ -121,8 +124,10 @@ def test_card_markdown_and_status(catalog: Catalog) -> None:
 
 
 def _entry(gene_id: str, parents: list[tuple[str, str]]) -> GeneEntry:
-    card = {"name": gene_id, "parents": [{"role": r, "repo_id": p} for r, p in parents], "lineage": {"recipe": "ties"}}
-    return GeneEntry(gene_id=gene_id, path=Path("."), card=card, trust="verified")
+    card = example_card(tiny_host_info())
+    card["parents"] = [{"role": r, "repo_id": p, "revision": "sha256:" + "0" * 64, "license": "MIT"} for r, p in parents]
+    card["lineage"]["recipe"] = "ties"
+    return GeneEntry(gene_id=gene_id, path=Path("."), gene=Gene(Path("."), card), trust="verified")
 
 
 class _Fixed(Catalog):
@@ -200,7 +205,7 @@ def test_compositions_are_cached_per_host_and_exact_gene_set(catalog: Catalog, s
 
     built = _count_builds(monkeypatch, fake=True)
     playground = Playground(catalog, {HOST: shelf["zoo"].host}, max_compositions=2)
-    sort, upper = shelf["genes"] / "sort-gene", shelf["genes"] / "upper-gene"
+    sort, upper = Gene.load(shelf["genes"] / "sort-gene"), Gene.load(shelf["genes"] / "upper-gene")
     first = playground.composition(HOST, ["sort-gene", "upper-gene"], [sort, upper])
     assert playground.composition(HOST, ["upper-gene", "sort-gene"], [upper, sort]) is first  # any order
     playground.composition(HOST, ["sort-gene"], [sort])
@@ -209,7 +214,7 @@ def test_compositions_are_cached_per_host_and_exact_gene_set(catalog: Catalog, s
     changed = Path(shutil.copytree(sort, tmp_path / "sort-gene"))
     with (changed / "examples.jsonl").open("a") as fh:
         fh.write('{"prompt": "sort zyx:", "answer": "xyz"}\n')
-    playground.composition(HOST, ["sort-gene"], [changed])
+    playground.composition(HOST, ["sort-gene"], [Gene.load(changed)])
     assert built[-1] == ("sort-gene",) and len(built) == 3
     # bounded: the least recently used went first
     assert playground.compositions == [(HOST, ("sort-gene",)), (HOST, ("sort-gene",))]

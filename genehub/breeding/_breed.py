@@ -56,11 +56,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-._")[:64] or "child"
 
 
-def _examples(gene: Path) -> list[dict[str, Any]]:
-    path = gene / "examples.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def _score(model: Any, tokenizer: Any, by_skill: Mapping[str, list[dict[str, Any]]]) -> dict[str, float]:
     from ..zoo.evaluate import accuracy
 
@@ -139,7 +134,7 @@ def _merge_genes(spec: BreedingMethod, parents: list[Parent], report: Any, *, ou
     pool = AdapterPool(host, [p.path for p in parents])
     by_skill: dict[str, list[dict[str, Any]]] = {}
     for p in parents:
-        by_skill.setdefault(p.skill or p.path.name, []).extend(_examples(p.path))
+        by_skill.setdefault(p.skill or p.path.name, []).extend(p.gene.examples())
     with pool.model.disable_adapter():
         host_scores = _score(pool.model, pool.tokenizer, by_skill)
     pool.mix(spec, weights=weights, density=density, svd_rank=svd_rank, seed=seed)
@@ -169,18 +164,19 @@ def _child_card(parents: list[Parent], report: Any, recipe: dict[str, Any], *, n
                 evidence: Mapping[str, Any] | None) -> dict[str, Any]:
     from .._version import __version__
 
-    first = parents[0].card
-    assert first is not None
-    host_parent = next(p for p in first["parents"] if p["role"] == "host")
-    layers = sorted({layer for p in parents for layer in p.card["circuit"]["layers"]})
-    modules = sorted({m for p in parents for m in p.card["circuit"]["modules"]})
+    genes = [p.gene for p in parents]
+    assert all(g is not None for g in genes)
+    first = genes[0]
+    host_parent = next(p for p in first.card["parents"] if p["role"] == "host")
+    layers = sorted({layer for g in genes for layer in g.card["circuit"]["layers"]})
+    modules = sorted({m for g in genes for m in g.card["circuit"]["modules"]})
     best: dict[tuple[int, str], float] = {}
-    for p in parents:
-        for c in p.card["circuit"]["components"]:
+    for g in genes:
+        for c in g.card["circuit"]["components"]:
             best[(c["layer"], c["kind"])] = max(best.get((c["layer"], c["kind"]), float("-inf")), c["score"])
     per_layer: dict[int, dict[str, float]] = {}
-    for p in parents:
-        for row in p.card["homology"]["per_layer"]:
+    for g in genes:
+        for row in g.homology.per_layer:
             cur = per_layer.setdefault(row["layer"], {"pca_cosine": 1.0, "mean_diff_cosine": 1.0})
             cur["pca_cosine"] = min(cur["pca_cosine"], row["pca_cosine"])
             cur["mean_diff_cosine"] = min(cur["mean_diff_cosine"], row["mean_diff_cosine"])
@@ -192,15 +188,15 @@ def _child_card(parents: list[Parent], report: Any, recipe: dict[str, Any], *, n
         "summary": f"{recipe['method']} merge of {len(parents)} genes ({', '.join(map(str, scores))}).",
         "description": (f"Bred by genehub with `{recipe['method']}` from " + ", ".join(p.repo_id for p in parents)
                         + ". Scores are exact match on the parents' examples; see lineage for the recipe."),
-        "skill": skill, "host": dict(first["host"]),
+        "skill": skill, "host": first.host.to_dict(),
         "parents": [dict(host_parent)] + [{"role": "parent_gene", "repo_id": p.repo_id, "revision": p.revision,
                                            "license": p.license} for p in parents],
         "circuit": {"method": f"union of parents ({recipe['method']})", "layers": layers, "modules": modules,
                     "components": [{"layer": k[0], "kind": k[1], "score": v} for k, v in sorted(best.items())],
                     "target_share": None, "restored_share": None},
-        "homology": {"method": "min over parents", "aggregate": min(p.card["homology"]["aggregate"] for p in parents),
+        "homology": {"method": "min over parents", "aggregate": min(g.homology.aggregate for g in genes),
                      "per_layer": [{"layer": k, **v} for k, v in sorted(per_layer.items())],
-                     "num_contrast_pairs": sum(p.card["homology"]["num_contrast_pairs"] for p in parents)},
+                     "num_contrast_pairs": sum(g.homology.num_contrast_pairs for g in genes)},
         "fidelity": {"metric": "exact_match", "skill": {"host": mean(host_scores), "donor": None, "gene": mean(scores)},
                      "other_skills": {_slug(s): {"host": host_scores[s], "gene": scores[s]} for s in scores},
                      "num_test_prompts": n_examples},

@@ -179,12 +179,12 @@ def measure_conditions(goal: str, recipient: Parent, donors: Sequence[Parent], *
     """Lineage from configs/cards, overlap from homology scores, modularity from the goal."""
     evidence = []
     ancestor = shared_ancestor([recipient, *donors])
-    same_shape = all(d.host.get(k) == recipient.host.get(k) for d in donors
+    same_shape = all(getattr(d.host, k) == getattr(recipient.host, k) for d in donors
                      for k in ("architecture", "hidden_size", "num_layers", "vocab_size", "tokenizer_fingerprint"))
     lineage = "homologous" if ancestor and same_shape else "heterologous"
     evidence.append(f"lineage: {lineage} (shared ancestor {ancestor!r}, same shapes and tokenizer: {same_shape})")
     if overlap is None:
-        scores = [p.card["homology"]["aggregate"] for p in (recipient, *donors) if p.card]
+        scores = [p.gene.homology.aggregate for p in (recipient, *donors) if p.gene is not None]
         if scores:
             overlap = sum(scores) / len(scores)
             evidence.append(f"overlap: {overlap:.2f}, mean homology aggregate of {len(scores)} gene card(s)")
@@ -312,7 +312,7 @@ def _emit(strategy: str, goal: str, rec: Parent, dons: Sequence[Parent], cond: C
     """``(method, commands, mergekit yaml, notes)`` carrying out ``strategy``."""
     genes = all(d.kind == "gene" for d in dons)
     donors = " ".join(_q(d.path) for d in dons)
-    host = _q(rec.path if rec.kind == "model" else rec.host["repo_id"])
+    host = _q(rec.path if rec.kind == "model" else rec.host.repo_id)
     if strategy in ("ties_dare", "activation_informed", "slerp") and not genes:
         method = {"ties_dare": "model:dare_ties", "activation_informed": "model:task_arithmetic",
                   "slerp": "model:slerp"}[strategy]
@@ -352,7 +352,7 @@ def _emit(strategy: str, goal: str, rec: Parent, dons: Sequence[Parent], cond: C
             notes.append("compose the genes on the recipient with a router (genehub routing)")
         return "extract:lora", commands, None, notes
     if strategy == "routing":
-        return None, [], None, [f"compose {len(dons)} gene(s) on {rec.host.get('repo_id')} with a router "
+        return None, [], None, [f"compose {len(dons)} gene(s) on {rec.host.repo_id} with a router "
                                 "(genehub routing); no weights are changed"]
     return None, [], None, ["keep the parents as separate models and combine their outputs (ensemble); "
                             "no weights are changed, provenance and rollback are kept"]

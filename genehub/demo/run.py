@@ -123,7 +123,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
 
     with clock.stage("search"):
         hits = search(registry=registry)
-        _say("search: " + ", ".join(f"{h.repo_id} [{h.skill}]" for h in hits))
+        _say("search: " + ", ".join(f"{h.repo_id} [{h.card.skill}]" for h in hits))
 
     store = GeneStore(out / "genes")
     installed: dict[str, Path] = {}

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -103,18 +102,11 @@ def _say(config: ExtractConfig, message: str) -> None:
 
 
 def _model_license(path: Path, fallback: str | None) -> str:
-    meta = path / "genehub.json"
-    if meta.is_file():
-        found = json.loads(meta.read_text()).get("license")
-        if found:
-            return str(found)
-    readme = path / "README.md"
-    if readme.is_file():
-        for line in readme.read_text(encoding="utf-8", errors="replace").splitlines()[:40]:
-            if line.startswith("license:"):
-                return line.split(":", 1)[1].strip()
-    if fallback:
-        return fallback
+    from ..hosts import model_license
+
+    found = model_license(path) or fallback
+    if found:
+        return found
     raise ExtractionError(f"{path} does not say under which licence it is published.",
                           hint="Pass --license SPDX (e.g. --license Apache-2.0) for the parents.")
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from .compose import Composition, Generation, compose
 from .features import host_features
-from .genes import BASE_ADAPTER, NONE, GeneRef, gene_revision, load_gene, require_fit
+from .genes import BASE_ADAPTER, NONE, adapter_name, load_genes, require_fit
 from .router import Router, RoutingDecision, default_none_rows, validate_config
 from .signing import sign_router, verify_router
 
 __all__ = [
-    "BASE_ADAPTER", "NONE", "Composition", "GeneRef", "Generation", "Router", "RoutingDecision", "compose",
-    "default_none_rows", "gene_revision", "host_features", "load_gene", "require_fit", "sign_router", "validate_config", "verify_router",
+    "BASE_ADAPTER", "NONE", "Composition", "Generation", "Router", "RoutingDecision", "adapter_name", "compose",
+    "default_none_rows", "host_features", "load_genes", "require_fit", "sign_router", "validate_config",
+    "verify_router",
 ]

@@ -30,7 +30,8 @@ from .._resources import schema_path
 from ..errors import CardValidationError, NotFoundError, RouterError, UsageError
 from ..hosts import HostInfo, describe_host, load_host, require_compatible
 from .features import host_features
-from .genes import NONE, GeneRef, load_genes
+from ..gene import Gene
+from .genes import NONE, load_genes
 
 SCHEMA_FILE = "router.schema.json"
 SCHEMA_VERSION = "1.0"
@@ -70,6 +71,13 @@ def default_none_rows(covered: Sequence[str], *, per_skill: int = 256, seed: int
 
     skills = [s for s in HOST_SKILLS if s not in set(covered)] or list(GENERAL_SKILLS)
     return sample(skills, per_skill * len(skills), seed=seed * 1000 + 11)  # seen phrasings only
+
+
+def _gene_entry(name: str, gene: Gene) -> dict[str, Any]:
+    """What ``router.json`` records of one gene: its adapter name, skill, exact revision and repo id."""
+    extra = gene.card.get("extra")
+    return {"name": name, "skill": gene.skill, "revision": gene.digest,
+            "repo_id": extra.get("repo_id") if isinstance(extra, dict) else None}
 
 
 def _fit_head(x: torch.Tensor, y: torch.Tensor, n_classes: int, *, steps: int, lr: float, weight_decay: float,
@@ -119,7 +127,7 @@ class Router:
     def train(
         cls,
         host: str | Path | HostInfo,
-        genes: Sequence[str | Path | GeneRef],
+        genes: Sequence[str | Path | Gene],
         *,
         model: Any | None = None,
         tokenizer: Any | None = None,
@@ -138,7 +146,7 @@ class Router:
 
         Args:
             host: the host directory (or its ``HostInfo`` together with ``model`` and ``tokenizer``).
-            genes: gene directories (or loaded ``GeneRef``s); each one's ``examples.jsonl`` is its class.
+            genes: gene directories (or :class:`~genehub.gene.Gene`\ s); each one's ``examples.jsonl`` is its class.
             model, tokenizer: the host already loaded (bare or a ``PeftModel``), to skip loading it.
             none_prompts: prompts that need no gene (default: :func:`default_none_rows`, 256 prompts
                 of every zoo host skill that none of the genes' cards names as its skill).
@@ -160,8 +168,8 @@ class Router:
             IncompatibleError: a gene was made for another host.
         """
         start = time.perf_counter()
-        refs = load_genes(genes, what="A router")
-        names = [g.name for g in refs]
+        by_name = load_genes(genes, what="A router")
+        names = list(by_name)
         if isinstance(host, HostInfo):
             if model is None or tokenizer is None:
                 raise UsageError("Router.train got a HostInfo without the loaded model and tokenizer.",
@@ -171,17 +179,17 @@ class Router:
             host_info = describe_host(host)
             if model is None or tokenizer is None:
                 model, tokenizer = load_host(host)
-        for ref in refs:
-            require_compatible(ref.card.get("host", {}), host_info, what=f"gene {ref.name}")
+        for name, gene in by_name.items():
+            require_compatible(gene.host, host_info, what=f"gene {name}")
         classes = [*names, NONE]
         labelled: list[tuple[str, str]] = []
-        for ref in refs:
-            rows = ref.examples()
+        for name, gene in by_name.items():
+            rows = gene.examples()
             if not rows:
-                raise UsageError(f"Gene {ref.name} has no examples.", hint="Rewrite it with examples.")
-            labelled += [(ref.name, str(r["prompt"])) for r in rows]
+                raise UsageError(f"Gene {name} has no examples.", hint="Rewrite it with examples.")
+            labelled += [(name, str(r["prompt"])) for r in rows]
         if none_prompts is None:
-            none_prompts = [str(r["prompt"]) for r in default_none_rows([r.skill for r in refs], seed=seed)]
+            none_prompts = [str(r["prompt"]) for r in default_none_rows([g.skill for g in by_name.values()], seed=seed)]
         none = list(none_prompts)
         labelled += [(NONE, p) for p in none]
         if layer is None:
@@ -204,7 +212,8 @@ class Router:
         mean, std = x.mean(0), x.std(0).clamp(min=1e-4)
         weight, bias = _fit_head((x - mean) / std, y, len(classes), steps=steps, lr=lr,
                                  weight_decay=weight_decay, seed=seed)
-        router = cls(host=host_info, genes=[r.to_dict() for r in refs], classes=classes, threshold=threshold,
+        router = cls(host=host_info, genes=[_gene_entry(n, g) for n, g in by_name.items()], classes=classes,
+                     threshold=threshold,
                      layer=layer, pooling=pooling, mean=mean, std=std, weight=weight, bias=bias)
         accuracy: dict[str, Any] = {"validation": None, "num_validation": len(val_set), "heldout": None,
                                     "num_heldout": 0}
