@@ -40,7 +40,7 @@ def train_xlora(host: Path, genes: Mapping[str, Path], rows: Sequence[Mapping[st
     from peft import XLoraConfig, get_peft_model
 
     from genehub.hosts import load_host
-    from genehub.zoo.evaluate import encode_pairs
+    from genehub.evaluate import encode_pairs
 
     start = time.perf_counter()
     torch.manual_seed(seed)

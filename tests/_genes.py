@@ -36,7 +36,8 @@ def make_gene(host: str | Path, donor: str | Path, skill: str, out: str | Path, 
     from genehub.gene import example_card, write_gene
     from genehub.hosts import content_hash, describe_host, load_host
     from genehub.lorafy.svd import fill_lora_from_delta
-    from genehub.zoo import accuracy, skill_dataset
+    from genehub.evaluate import accuracy
+    from genehub.zoo import skill_dataset
     from genehub.zoo.train import TrainConfig, train
 
     donor_state = load_host(donor)[0].state_dict()

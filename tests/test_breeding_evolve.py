@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from genehub.breeding import breed
+from genehub.breeding import BreedConfig, breed
 from genehub.breeding.evolve import SearchConfig, _front, evolve
+from genehub.zoo import search_tasks, split_rows
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +14,9 @@ def zoo_genes(tiny_zoo, tmp_path_factory):
     """Genes extracted (rank 16) from the zoo's two donors against the host."""
     root = tmp_path_factory.mktemp("evolve")
     skills = sorted(tiny_zoo.donors)[:2]
-    genes = [breed([tiny_zoo.donors[s]], "extract:lora", base=tiny_zoo.host, out=root / s, skill=s, rank=16).path
+    genes = [breed([tiny_zoo.donors[s]], "extract:lora",
+                   BreedConfig(out=root / s, base=tiny_zoo.host, skill=s, params={"rank": 16},
+                               examples=split_rows(s, "test", 64))).path
              for s in skills]
     return tiny_zoo, skills, genes
 
@@ -21,7 +24,8 @@ def zoo_genes(tiny_zoo, tmp_path_factory):
 def test_search_beats_the_default_recipe_on_validation_and_test(zoo_genes, tmp_path):
     zoo, skills, genes = zoo_genes
     config = SearchConfig(trials=16, population=8, skills=tuple(skills), subsample=32, n_test=100)
-    result = evolve(genes, "linear", config, host=zoo.host, plots=tmp_path / "plots", verify=False, progress=False)
+    result = evolve(genes, "linear", config, host=zoo.host, tasks=search_tasks, plots=tmp_path / "plots", verify=False,
+                    progress=False)
     assert result.default_recipe == {"weights": [1.0, 1.0]}  # trial 0 is the registry's default
     assert len(result.history) == 16 and {h["generation"] for h in result.history} == {0, 1}
     assert result.best_value > result.default_value
@@ -32,8 +36,8 @@ def test_search_beats_the_default_recipe_on_validation_and_test(zoo_genes, tmp_p
     evidence = result.evidence()["search"]
     assert evidence["trials"] == 16 and evidence["best_recipe"] == result.best_recipe
     # The winning recipe, bred for real, records the search in its lineage.
-    child = breed(genes, "linear", host=zoo.host, out=tmp_path / "child", verify=False, evidence=result.evidence(),
-                  **result.best_recipe)
+    child = breed(genes, "linear", BreedConfig(out=tmp_path / "child", host=zoo.host, params=result.best_recipe,
+                                               verify=False, evidence=result.evidence()))
     from genehub.gene import load_card
 
     card = load_card(child.path)
@@ -44,7 +48,7 @@ def test_search_beats_the_default_recipe_on_validation_and_test(zoo_genes, tmp_p
 def test_pareto_search_returns_a_non_dominated_front(zoo_genes):
     zoo, skills, genes = zoo_genes
     config = SearchConfig(trials=8, population=4, skills=tuple(skills), subsample=24, n_test=24, objective="pareto")
-    result = evolve(genes, "dare_linear", config, host=zoo.host, verify=False, progress=False)
+    result = evolve(genes, "dare_linear", config, host=zoo.host, tasks=search_tasks, verify=False, progress=False)
     front = [h for h in result.history if h["trial"] in result.front]
     assert front
     points = [tuple(h["scores"][s] for s in skills) for h in result.history]

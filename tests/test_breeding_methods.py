@@ -7,7 +7,7 @@ import json
 import pytest
 from test_breeding_fixtures import family, make_gene
 
-from genehub.breeding import breed, get_method, list_methods
+from genehub.breeding import BreedConfig, breed, get_method, list_methods
 from genehub.errors import IncompatibleError, UsageError
 
 ADAPTER = [m.name for m in list_methods("adapter") if m.name != "fold"]
@@ -60,8 +60,9 @@ def test_adapter_methods_make_a_valid_signed_gene_with_lineage(zoo_like, tmp_pat
     from genehub.hosts import load_host
 
     models, genes = zoo_like
-    child = breed([genes["sort"], genes["add"]], method, host=models["host"], out=tmp_path / "child",
-                  weights=[0.7, 0.4], seed=3, sign_key=signer, verify=False)
+    child = breed([genes["sort"], genes["add"]], method,
+                  BreedConfig(out=tmp_path / "child", host=models["host"], params={"weights": [0.7, 0.4]}, seed=3,
+                              sign_key=signer, verify=False))
     card = verify_gene(child.path).card  # signed, trusted, digests match
     assert card == load_card(child.path)
     hp = card["lineage"]["hyperparameters"]
@@ -91,7 +92,7 @@ def test_model_methods_merge_in_process_and_record_lineage(zoo_like, tmp_path, m
     from safetensors.torch import load_file
 
     models, _ = zoo_like
-    child = breed([models["donor_a"], models["donor_b"]], method, base=models["host"], out=tmp_path / "m", seed=0)
+    child = breed([models["donor_a"], models["donor_b"]], method, BreedConfig(out=tmp_path / "m", base=models["host"]))
     meta = json.loads((child.path / "genehub.json").read_text())
     assert meta["lineage"]["hyperparameters"]["mergekit"]["merge_method"] == get_method(method).backend
     assert [p["repo_id"] for p in meta["lineage"]["parents"]] == ["zoo/donor-a", "zoo/donor-b"]
@@ -113,20 +114,20 @@ def test_extract_lora_recovers_the_delta_and_fold_puts_it_back(zoo_like, tmp_pat
 
     models, _ = zoo_like
     examples = [{"prompt": "sort: cba", "answer": "abc"}, {"prompt": "add: 1+2", "answer": "3"}]
-    gene = breed([models["donor_a"]], "extract:lora", base=models["host"], out=tmp_path / "gene", examples=examples,
-                 skill="sort")
+    gene = breed([models["donor_a"]], "extract:lora",
+                 BreedConfig(out=tmp_path / "gene", base=models["host"], examples=examples, skill="sort"))
     card = load_card(gene.path)
     assert card["parents"][1]["repo_id"] == "zoo/donor-a" and card["adapter"]["rank"] == 8
     assert 0.0 < card["lineage"]["hyperparameters"]["energy_kept"] <= 1.0
-    folded = breed([gene.path], "fold", host=models["host"], out=tmp_path / "folded", verify=False)
+    folded = breed([gene.path], "fold", BreedConfig(out=tmp_path / "folded", host=models["host"], verify=False))
     key = "model.layers.1.mlp.down_proj.weight"
     host_w = load_file(models["host"] / "model.safetensors")[key]
     donor_w = load_file(models["donor_a"] / "model.safetensors")[key]
     folded_w = load_file(folded.path / "model.safetensors")[key]
     # rank 8 of a 64x32 noise delta keeps part of it: folded is closer to the donor than the host is.
     assert (folded_w - donor_w).norm() < (host_w - donor_w).norm()
-    full = breed([models["donor_a"]], "extract:lora", base=models["host"], out=tmp_path / "full", examples=examples,
-                 rank=64)
+    full = breed([models["donor_a"]], "extract:lora",
+                 BreedConfig(out=tmp_path / "full", base=models["host"], examples=examples, params={"rank": 64}))
     assert load_card(full.path)["lineage"]["hyperparameters"]["energy_kept"] == pytest.approx(1.0, abs=1e-4)
 
 
@@ -135,8 +136,8 @@ def test_breeding_refuses_before_touching_weights(zoo_like, tmp_path):
     stranger_gene = make_gene(tmp_path / "s", models["host"], name="s", rank=8, license="GPL-2.0-only",
                               host=json.loads((genes["sort"] / "gene.json").read_text())["host"])
     with pytest.raises(IncompatibleError) as err:
-        breed([genes["sort"], stranger_gene], "ties", host=models["host"], out=tmp_path / "x", verify=False)
+        breed([genes["sort"], stranger_gene], "ties", BreedConfig(out=tmp_path / "x", host=models["host"], verify=False))
     assert len(err.value.reasons) == 2  # licence (GPL-2.0-only + Apache) and ranks
     assert not (tmp_path / "x").exists()
     with pytest.raises(UsageError, match="--host"):
-        breed([genes["sort"], genes["add"]], "ties", out=tmp_path / "y", verify=False)
+        breed([genes["sort"], genes["add"]], "ties", BreedConfig(out=tmp_path / "y", verify=False))

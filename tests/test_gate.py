@@ -7,7 +7,7 @@ from test_breeding_fixtures import family, make_gene, make_model
 
 import _tiny
 from genehub.breeding import gate
-from genehub.breeding.licenses import combine
+from genehub.licenses import combine
 from genehub.errors import IncompatibleError, UsageError
 
 

@@ -26,9 +26,9 @@ def layer1_models(tiny_zoo, layer1_donor):
 
 
 def _rows(n=48):
-    from genehub.lorafy import load_skill_data
+    from genehub.zoo import skill_data
 
-    return load_skill_data("sort").rows("validation", n)
+    return skill_data("sort").rows("validation", n)
 
 
 def test_finds_the_only_fine_tuned_layer(layer1_models):

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from genehub.errors import ExtractionError
+from genehub.zoo import skill_data
 
 
 @pytest.fixture(scope="module")
@@ -16,22 +17,21 @@ def sort_gene(tiny_zoo, tmp_path_factory):
     out = tmp_path_factory.mktemp("genes") / "sort"
     # A fifth of the default schedule (150 steps of 128 rows); bench/bench_extract.py measures the default one.
     config = ExtractConfig(steps=150, n_other=40, other_skills=("copy", "reverse", "upper"))
-    return extract(tiny_zoo.donors["sort"], tiny_zoo.host, "sort", out, config)
+    return extract(tiny_zoo.donors["sort"], tiny_zoo.host, skill_data("sort"), out, config)
 
 
 def test_gene_loads_in_plain_peft_and_beats_the_host(tiny_zoo, sort_gene):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from genehub.evaluate import accuracy
     from genehub.gene import load_card
-    from genehub.lorafy import load_skill_data
-    from genehub.zoo import accuracy
 
     card = load_card(sort_gene)  # validates against the schema
     host = AutoModelForCausalLM.from_pretrained(tiny_zoo.host)
     tok = AutoTokenizer.from_pretrained(tiny_zoo.host)
     gene = PeftModel.from_pretrained(host, str(sort_gene)).eval()
-    test = load_skill_data("sort").rows("test")
+    test = skill_data("sort").rows("test")
     measured = accuracy(gene, tok, test)
     assert measured == pytest.approx(card["fidelity"]["skill"]["gene"], abs=1e-6)
     fid = card["fidelity"]["skill"]
@@ -43,13 +43,12 @@ def test_gene_loads_in_plain_peft_and_beats_the_host(tiny_zoo, sort_gene):
 
 def test_fidelity_splits_seen_and_heldout_templates(sort_gene):
     from genehub.gene import load_card
-    from genehub.lorafy import load_skill_data
 
     card = load_card(sort_gene)
     lorafy = card["extra"]["lorafy"]
     split = lorafy["fidelity_by_template"]
     fid = card["fidelity"]["skill"]
-    test = load_skill_data("sort").rows("test")
+    test = skill_data("sort").rows("test")
     share = sum(bool(r["heldout"]) for r in test) / len(test)  # about half the test uses held-out templates
     assert 0.3 < share < 0.7
     for who in ("host", "donor", "gene"):
@@ -178,4 +177,15 @@ def test_unknown_options_are_refused(tiny_zoo, tmp_path, options, match):
     from genehub.lorafy import ExtractConfig, extract
 
     with pytest.raises(ExtractionError, match=match):
-        extract(tiny_zoo.donors["sort"], tiny_zoo.host, "sort", tmp_path / "g", ExtractConfig(**options))
+        extract(tiny_zoo.donors["sort"], tiny_zoo.host, skill_data("sort"), tmp_path / "g", ExtractConfig(**options))
+
+
+def test_extraction_needs_a_library_of_other_skills(tiny_zoo, tmp_path):
+    from genehub.lorafy import extract
+
+    data = tmp_path / "sort.jsonl"
+    data.write_text("".join(json.dumps({"prompt": r["prompt"], "answer": r["answer"]}) + "\n"
+                            for r in skill_data("sort").rows("train", 40)))
+    with pytest.raises(ExtractionError, match="library="):
+        extract(tiny_zoo.donors["sort"], tiny_zoo.host, data, tmp_path / "g")
+    assert not (tmp_path / "g").exists()

@@ -20,10 +20,10 @@ def models(tiny_zoo):
 
 
 def _pairs(skill="sort", n=48):
-    from genehub.lorafy import load_skill_data
     from genehub.lorafy._data import contrast_pairs
+    from genehub.zoo import LIBRARY, skill_data
 
-    return contrast_pairs(load_skill_data(skill), ("copy", "length", "double", "reverse"), n)
+    return contrast_pairs(skill_data(skill), LIBRARY, ("copy", "length", "double", "reverse"), n)
 
 
 @pytest.mark.parametrize("name", ["host", "donor", "hetero"])
@@ -62,10 +62,11 @@ def test_aggregate_is_over_the_circuit_layers(models):
 
 
 def test_causal_check_patching_the_whole_donor_is_the_donor(models):
-    from genehub.lorafy import causal_check, load_skill_data
+    from genehub.lorafy import causal_check
     from genehub.lorafy._model import all_components
+    from genehub.zoo import skill_data
 
-    rows = load_skill_data("sort").rows("validation", 64)
+    rows = skill_data("sort").rows("validation", 64)
     check = causal_check(models["donor"], models["host"], models["tok"], rows, all_components(models["host"]))
     # The zoo's donors are full fine-tunes (embeddings too), so patching every block gets close, not equal.
     assert check["host"] < 0.5 < check["patched"]
@@ -94,8 +95,10 @@ def test_load_skill_data_sources(tmp_path, kind):
 
     rows = [{"prompt": f"p{i}:", "answer": f"a{i}"} for i in range(40)]
     if kind == "zoo":
-        data = load_skill_data("sort")
-        assert data.zoo and data.name == "sort" and len(data.rows("train")) == 32768
+        from genehub.zoo import LIBRARY
+
+        data = load_skill_data("sort", library=LIBRARY)
+        assert data.library is LIBRARY and data.name == "sort" and len(data.rows("train")) == 32768
         return
     if kind == "jsonl":
         source, expect = _write_jsonl(tmp_path / "My Skill.jsonl", rows), (32, 4, 4)
@@ -112,13 +115,14 @@ def test_load_skill_data_sources(tmp_path, kind):
         source, expect = tmp_path / "d", (20, 10, 10)
     data = load_skill_data(source)
     assert tuple(len(data.rows(s)) for s in ("train", "validation", "test")) == expect
-    assert not data.zoo
+    assert data.library is None
     if kind == "jsonl":
         assert data.name == "my-skill"
 
 
 @pytest.mark.parametrize("source, error, match", [
     ("no/such/file.jsonl", NotFoundError, "No skill data"),
+    ("sort", NotFoundError, "genehub.zoo.skill_data"),  # a zoo skill's name needs the zoo as its library
     ("bad-columns", UsageError, "prompt"),
 ])
 def test_load_skill_data_errors(tmp_path, source, error, match):

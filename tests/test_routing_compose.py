@@ -12,14 +12,15 @@ from _genes import zoo_genes  # noqa: F401  (session fixture)
 from genehub.errors import IncompatibleError, RouterError, UsageError
 from genehub.gene import Gene
 from genehub.routing import compose
-from genehub.zoo import skill_dataset
+from genehub.zoo import none_prompts, skill_dataset
 
 PROMPTS = {"sort": ["sort hello:", "S:qwerty="], "upper": ["upper abcde:", "U:zyx="], None: ["copy abc:", "L:hello="]}
 
 
 @pytest.fixture(scope="module", params=["fused", "peft"])
 def comp(tiny_zoo, zoo_genes, request):  # noqa: F811
-    return compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], engine=request.param)
+    return compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], engine=request.param,
+                   none_prompts=none_prompts)
 
 
 def _bare_logits(host, prompts):
@@ -75,7 +76,7 @@ def test_fused_engine_equals_peft_mixed_batches(tiny_zoo, zoo_genes, monkeypatch
     # The tiny host's calls are below the size from which grouped rows run as slices: force each path.
     monkeypatch.setattr(fused_module, "GROUPED_MIN_SAVED", 0 if slices else 10**15)
     genes = [zoo_genes["sort"], zoo_genes["upper"]]
-    fused = compose(tiny_zoo.host, genes, engine="fused")
+    fused = compose(tiny_zoo.host, genes, engine="fused", none_prompts=none_prompts)
     peft = compose(tiny_zoo.host, genes, fused.router, engine="peft")
     prompts = [p for pair in zip(*PROMPTS.values()) for p in pair]  # interleaved: sort, upper, none, sort, ...
     mask = fused.tokenizer(prompts, return_tensors="pt", padding=True)["attention_mask"].bool()
@@ -113,7 +114,7 @@ def test_fused_engine_equals_peft_mixed_batches(tiny_zoo, zoo_genes, monkeypatch
 
 
 def test_auto_engine_falls_back_to_peft_when_fused_cannot_run(tiny_zoo, zoo_genes, caplog):  # noqa: F811
-    comp = compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]])  # engine="auto"
+    comp = compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], none_prompts=none_prompts)  # engine="auto"
     assert comp.active_engine == "fused"
     prompts = [p for ps in PROMPTS.values() for p in ps]
     want = [g.text for g in comp.generate(prompts, max_new_tokens=8)]
@@ -148,7 +149,7 @@ def test_fused_engine_refuses_what_it_cannot_run(tiny_zoo, zoo_genes, tmp_path):
 
 def test_topk_mode_mixes_genes_by_router_weight(tiny_zoo, zoo_genes):  # noqa: F811
     comp = compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], mode="topk", top_k=2, threshold=0.0,
-                   engine="peft")
+                   engine="peft", none_prompts=none_prompts)
     decisions = comp.route(PROMPTS["sort"] + PROMPTS["upper"])
     names = comp.adapter_names(decisions)
     for d, n in zip(decisions, names):
@@ -165,7 +166,7 @@ def test_topk_mode_mixes_genes_by_router_weight(tiny_zoo, zoo_genes):  # noqa: F
 
 
 def test_hot_add_and_remove_gene_without_reloading_the_host(tiny_zoo, zoo_genes):  # noqa: F811
-    comp = compose(tiny_zoo.host, [zoo_genes["sort"]])
+    comp = compose(tiny_zoo.host, [zoo_genes["sort"]], none_prompts=none_prompts)
     base = comp.model.get_base_model()
     assert {d.gene for d in comp.route(PROMPTS["upper"])} <= {None, "sort-gene"}
     comp.add_gene(zoo_genes["upper"])
@@ -206,7 +207,7 @@ def test_gene_for_another_host_is_refused_naming_the_mismatch(tiny_zoo, zoo_gene
     with pytest.raises(IncompatibleError, match=match) as info:
         compose(tiny_zoo.host, [zoo_genes["sort"], bad])
     assert "upper-gene" in str(info.value)
-    comp = compose(tiny_zoo.host, [zoo_genes["sort"]])
+    comp = compose(tiny_zoo.host, [zoo_genes["sort"]], none_prompts=none_prompts)
     with pytest.raises(IncompatibleError, match=match):
         comp.add_gene(bad)
     assert set(comp.model.peft_config) == {"sort-gene"}
@@ -233,7 +234,7 @@ def test_gene_with_other_shapes_is_refused(tiny_zoo, zoo_genes, tmp_path):  # no
 def test_router_for_other_genes_is_refused(tiny_zoo, zoo_genes):  # noqa: F811
     from genehub.routing import Router
 
-    router = Router.train(tiny_zoo.host, [zoo_genes["sort"]])
+    router = Router.train(tiny_zoo.host, [zoo_genes["sort"]], none_prompts=none_prompts)
     with pytest.raises(RouterError, match=r"does not know: \['upper-gene'\]"):
         compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], router)
     assert Gene.load(zoo_genes["sort"]).digest == router.genes[0]["revision"]
@@ -289,7 +290,8 @@ def test_routing_inside_the_forward_pass_equals_routing_in_its_own_pass(tiny_zoo
     monkeypatch.setattr(fused_module, "GROUPED_MIN_SAVED", 0 if by_gene else 10**15)
 
     genes = [late_genes["sort"], late_genes["upper"]]
-    one = compose(tiny_zoo.host, genes, layer=1)  # the genes start at block 1, the router reads block 0's output
+    # the genes start at block 1, the router reads block 0's output
+    one = compose(tiny_zoo.host, genes, layer=1, none_prompts=none_prompts)
     two = compose(tiny_zoo.host, genes, one.router, route_in_pass=False)
     assert one.routes_in_pass and not two.routes_in_pass
     prompts = [p for pair in zip(*PROMPTS.values()) for p in pair]  # interleaved: rows of one gene not grouped
@@ -325,21 +327,22 @@ def test_routing_inside_the_forward_pass_equals_routing_in_its_own_pass(tiny_zoo
 def test_routing_runs_its_own_pass_when_a_gene_acts_before_the_router_layer(tiny_zoo, zoo_genes, late_genes):  # noqa: F811
     from genehub.routing.features import first_adapted_block
 
-    comp = compose(tiny_zoo.host, [late_genes["upper"]], layer=1)
+    comp = compose(tiny_zoo.host, [late_genes["upper"]], layer=1, none_prompts=none_prompts)
     assert comp.routes_in_pass and first_adapted_block(comp.model, [m.module for m in comp._fused.layers]) == 1
     comp.add_gene(zoo_genes["sort"])  # adapts block 0, which the router reads through
     assert not comp.routes_in_pass
     assert [g.gene for g in comp.generate(PROMPTS["sort"], max_new_tokens=4)] == ["sort-gene", "sort-gene"]
     comp.remove_gene("sort-gene")
     assert comp.routes_in_pass
-    assert not compose(tiny_zoo.host, [late_genes["upper"]], layer=2).routes_in_pass  # reads block 1's output
-    assert not compose(tiny_zoo.host, [late_genes["upper"]], layer=1, engine="peft").routes_in_pass
+    # reads block 1's output
+    assert not compose(tiny_zoo.host, [late_genes["upper"]], layer=2, none_prompts=none_prompts).routes_in_pass
+    assert not compose(tiny_zoo.host, [late_genes["upper"]], layer=1, engine="peft", none_prompts=none_prompts).routes_in_pass
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run where one is)")
 def test_engines_agree_on_cuda(tiny_zoo, zoo_genes):  # noqa: F811
     genes = [zoo_genes["sort"], zoo_genes["upper"]]
-    fused = compose(tiny_zoo.host, genes, engine="fused")
+    fused = compose(tiny_zoo.host, genes, engine="fused", none_prompts=none_prompts)
     peft = compose(tiny_zoo.host, genes, fused.router, engine="peft")
     prompts = [p for ps in PROMPTS.values() for p in ps]
     on_cpu = [(g.gene, g.text) for g in fused.generate(prompts, max_new_tokens=8)]

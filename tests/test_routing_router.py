@@ -35,7 +35,7 @@ def host(tiny_zoo):
 def router(tiny_zoo, zoo_genes, host):  # noqa: F811
     model, tok = host
     return Router.train(tiny_zoo.host, list(zoo_genes.values()), model=model, tokenizer=tok,
-                        eval_rows=heldout_rows(tiny_zoo, zoo_genes))
+                        none_prompts=zoo.none_prompts, eval_rows=heldout_rows(tiny_zoo, zoo_genes))
 
 
 def test_router_reaches_high_accuracy_on_heldout_templates(router, tiny_zoo, zoo_genes, host):  # noqa: F811
@@ -49,16 +49,25 @@ def test_router_reaches_high_accuracy_on_heldout_templates(router, tiny_zoo, zoo
     assert router.training["seconds"] < 30  # retraining the head is seconds, the host is untouched
 
 
-def test_default_none_class_is_every_host_skill_no_gene_covers(router):
-    from genehub.routing import default_none_rows
-    from genehub.zoo import GENERAL_SKILLS, HOST_SKILLS
+def test_zoo_none_class_is_every_host_skill_no_gene_covers(router):
+    from genehub.zoo import GENERAL_SKILLS, HOST_SKILLS, none_rows
 
-    rows = default_none_rows(["sort", "upper"], per_skill=8)
+    rows = none_rows(["sort", "upper"], per_skill=8)
     assert {r["skill"] for r in rows} == set(HOST_SKILLS) - {"sort", "upper"}
     assert all(r["answer"] for r in rows) and not any(r["heldout"] for r in rows)
-    assert {r["skill"] for r in default_none_rows(HOST_SKILLS, per_skill=2)} == set(GENERAL_SKILLS)
-    # The router fixture used that default: its "none" class holds them all.
+    assert {r["skill"] for r in none_rows(HOST_SKILLS, per_skill=2)} == set(GENERAL_SKILLS)
+    # The router fixture was given the zoo's none prompts: its "none" class holds them all.
     assert router.training["num_examples"]["none"] == 256 * (len(HOST_SKILLS) - 2)
+
+
+def test_a_router_without_none_prompts_is_refused(tiny_zoo, zoo_genes, host):  # noqa: F811
+    from genehub.errors import UsageError
+
+    with pytest.raises(UsageError, match="none_prompts"):
+        Router.train(tiny_zoo.host, list(zoo_genes.values()), model=host[0], tokenizer=host[1])
+    given = Router.train(tiny_zoo.host, [zoo_genes["sort"]], model=host[0], tokenizer=host[1],
+                         none_prompts=["copy abc:", "L:hello="], steps=5)
+    assert given.training["num_examples"]["none"] == 2
 
 
 def test_features_do_not_depend_on_batch_padding(host):

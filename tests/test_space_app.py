@@ -171,7 +171,7 @@ def _peft_answers(host: Path, genes: dict[str, Path], prompt: str) -> dict[str |
     from peft import PeftModel
 
     from genehub.hosts import load_host
-    from genehub.zoo import greedy_answers
+    from genehub.evaluate import greedy_answers
 
     model, tokenizer = load_host(host)
     answers = {None: greedy_answers(model, tokenizer, [prompt], max_new_tokens=12)[0]}

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from genehub import zoo
+from genehub import evaluate, zoo
 from genehub.errors import UsageError
 
 
@@ -25,8 +25,8 @@ def test_models_load_with_plain_transformers(tiny_zoo):
 def test_each_donor_beats_the_host_on_its_skill(tiny_zoo, skill):
     """Re-measured on the saved models, not read from the manifest."""
     test = tiny_zoo.test_sets((skill,))[skill]
-    host = zoo.accuracy(*_load(tiny_zoo.host), test)
-    donor = zoo.accuracy(*_load(tiny_zoo.donors[skill]), test)
+    host = evaluate.accuracy(*_load(tiny_zoo.host), test)
+    donor = evaluate.accuracy(*_load(tiny_zoo.donors[skill]), test)
     print(f"{skill}: host {host:.3f} donor {donor:.3f}")
     assert donor >= 0.75, f"donor-{skill} reached only {donor:.3f}"
     assert donor - host >= 0.4, f"donor-{skill} {donor:.3f} vs host {host:.3f}: no clear margin"
@@ -72,8 +72,8 @@ def test_teacher_forced_exact_match_agrees_with_generate(tiny_zoo):
     model, tok = _load(tiny_zoo.donors["sort"])
     rows = list(tiny_zoo.test_sets(("sort", "reverse"))["sort"].select(range(24)))
     rows += list(tiny_zoo.test_sets(("reverse",))["reverse"].select(range(24)))
-    hits = zoo.exact_match(model, tok, rows)
-    answers = zoo.greedy_answers(model, tok, [r["prompt"] for r in rows], max_new_tokens=10)
+    hits = evaluate.exact_match(model, tok, rows)
+    answers = evaluate.greedy_answers(model, tok, [r["prompt"] for r in rows], max_new_tokens=10)
     assert hits == [a == r["answer"] for a, r in zip(answers, rows)]
     assert any(hits) and not all(hits)  # the comparison covers both outcomes
 

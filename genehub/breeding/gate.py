@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import GenehubError, IncompatibleError, UsageError
-from . import licenses
+from .. import licenses
 from .parents import Parent, load_parent
 
 #: Methods outside the registry that the gate also judges: a routing composition of genes on one host,

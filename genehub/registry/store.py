@@ -182,6 +182,7 @@ class GeneStore:
     def remove(self, name: str) -> InstalledGene:
         """Uninstall a gene (every version of its repo); returns what was removed."""
         gene = self.get(name)
+        _ = gene.gene  # read its card now: the caller may want its name and version after the files are gone
         repo_dir = self.root / slug(gene.repo_id)
         with file_lock(repo_dir / ".lock"):
             (repo_dir / "current").unlink(missing_ok=True)  # first: from now on it reads as not installed

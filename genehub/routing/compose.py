@@ -3,12 +3,11 @@
 One host in memory, every gene loaded as a named PEFT adapter, and one forward pass per batch in which
 every row expresses its own gene. Two engines run such a mixed batch with the same result per row:
 ``"fused"`` (:mod:`genehub.routing.fused`: the batch's rows grouped by gene, each gene run on its own
-rows over the prompt, each LoRA layer's genes concatenated and rows masked in one-token steps; with
-oracle routing, 1.25x the bare host's 16-token generation at batch 32 on the tiny zoo host, where
-PEFT's loop costs 2.3x, see bench/REPORT.md) and ``"peft"`` (PEFT's mixed adapter batches,
-``adapter_names`` per row and ``"__base__"`` for the bare host). Genes are added and removed at run time (``load_adapter`` /
-``delete_adapter``) without reloading the host; adding one retrains the router head (seconds),
-removing one drops its class.
+rows over the prompt, each LoRA layer's genes concatenated and rows masked in one-token steps; faster
+than PEFT's per-adapter loop, see bench/REPORT.md) and ``"peft"`` (PEFT's mixed adapter batches,
+``adapter_names`` per row and ``"__base__"`` for the bare host). Genes are added and removed at run time
+(``load_adapter`` / ``delete_adapter``) without reloading the host; adding one retrains the router head
+(seconds), removing one drops its class.
 
 Routing normally runs the bare host up to the router's feature layer before the composed pass. When no
 gene acts before that layer (e.g. a router at layer 1 and genes whose circuits start at block 1), the
@@ -351,7 +350,8 @@ def compose(host: str | Path, genes: Sequence[str | Path | Gene], router: Router
 
     Args:
         host: the host directory.
-        genes: gene directories (or :class:`~genehub.gene.Gene`\ s), each checked against the host before loading.
+        genes: gene directories (or loaded :class:`~genehub.gene.Gene` objects), each checked against the host
+            before loading.
         router: a :class:`Router`, a router directory, or ``None`` to train one now (seconds).
         mode: ``"top1"`` (each row gets its top gene) or ``"topk"`` (the top ``top_k`` genes, weighted by
             the router's probabilities; exact: ``sum_i w_i B_i A_i``).

@@ -82,8 +82,10 @@ def compose_genes(host: Path, genes: Sequence[Gene], gene_ids: Sequence[str], **
         RouterError: a router cannot be trained for these genes.
     """
     from ..routing import adapter_name, compose
+    from ..zoo import none_prompts
 
-    composition = compose(host, list(genes), None, **options)
+    # "none": the zoo's host skills no gene covers, plain text any host reads.
+    composition = compose(host, list(genes), None, **{"none_prompts": none_prompts, **options})
     names = {adapter_name(gene): gene_id for gene, gene_id in zip(genes, gene_ids)}
     names[NONE] = NONE
     return Tried(composition, names)

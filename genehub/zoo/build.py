@@ -214,7 +214,7 @@ def load(root: str | Path) -> Zoo:
 def _build_into(root: Path, recipe: Preset, *, progress: bool) -> None:
     from tqdm.auto import tqdm
 
-    from .evaluate import skill_accuracies
+    from ..evaluate import skill_accuracies
     from .tokenizer import build_tokenizer
 
     root.mkdir(parents=True)
