@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 
 import pytest
 import yaml
 from test_breeding_fixtures import family, make_gene
 
-from genehub.breeding import Budget, plan
+from genehub.breeding import Budget, get_method, plan
 from genehub.breeding.ledger import Ledger
 from genehub.errors import UsageError
 
@@ -28,12 +29,28 @@ def _breed_parser() -> argparse.ArgumentParser:
 
 
 def _assert_runnable(commands):
+    """Each command is a `genehub breed` the CLI accepts as written, naming a registered method that fits its
+    parents, parents that exist (or that an earlier command writes), and the base or host the method needs."""
+    from genehub.breeding.methods import resolve
+    from genehub.breeding.parents import load_parent
+    from genehub.cli import breed as breed_cli
+
     parser = _breed_parser()
+    written: set[str] = set()
     for cmd in commands:
         argv = shlex.split(cmd)
         assert argv[0] == "genehub"
         args = parser.parse_args(argv[1:])  # SystemExit on any unknown flag
-        assert args.func is not None
+        assert args.func is breed_cli._breed, cmd
+        assert all(Path(p).exists() or p in written for p in args.parents), cmd
+        existing = [load_parent(p) for p in args.parents if Path(p).exists()]
+        method = resolve(args.method, existing) if existing else get_method(args.method)  # UsageError if unknown
+        method.check_parents(len(args.parents))
+        if "base_model" in method.constraints:
+            assert args.base and Path(args.base).is_dir(), cmd
+        if method.kind == "adapter":
+            assert args.host, cmd
+        written.add(args.out)
 
 
 # goal, donors, overlap -> (matrix strategy, proceeds under the default budget, executed strategy, method)
@@ -61,7 +78,16 @@ def test_matrix_rows(models, tmp_path, goal, donors, overlap, strategy, proceed,
     p = plan(goal, models["host"], [models[d] for d in donors], overlap=overlap, out=str(tmp_path / "out"))
     assert (p.strategy, p.proceed, p.executed_strategy, p.method) == (strategy, proceed, executed, method)
     assert any(line.startswith("matrix:") and strategy in line for line in p.rationale)
-    assert p.estimates.forgetting_risk >= 0 and p.estimates.inference_cost >= 0
+    # The decision rule on the computed estimates: proceed only within the budget and when the expected
+    # benefit outweighs the forgetting risk; a flagged plan says which limit it broke.
+    est, budget = p.estimates, p.budget
+    within = (est.compute_s <= budget.compute_s and est.inference_cost <= budget.max_inference
+              and est.forgetting_risk <= budget.max_risk and est.expected_benefit > est.forgetting_risk)
+    flagged = [r for r in p.rationale if r.startswith("flagged:")]
+    assert p.proceed == (within and strategy != "ensemble" and not flagged)
+    assert bool(flagged) == (not within or any("cannot blend" in r for r in flagged))
+    assert 0 <= est.forgetting_risk <= 1 and 0 < est.expected_benefit <= 1 and est.compute_s >= 0
+    assert f"forgetting risk {est.forgetting_risk}" in p.rationale[-1]
     _assert_runnable(p.commands)
     if executed in ("ensemble", "routing"):
         assert p.commands == [] and p.notes

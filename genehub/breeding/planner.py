@@ -336,7 +336,9 @@ def _emit(strategy: str, goal: str, rec: Parent, dons: Sequence[Parent], cond: C
                                                 [rec.path, dons[0].path], base=rec.path), []
     if strategy in ("ties_dare", "activation_informed") and genes:
         method = _method(strategy, "adapter")
-        cmd = f"genehub breed --parents {donors} --method {method.name} --host {host} --out {_q(out)}"
+        # A gene recipient is merged with the donor genes; a model recipient is the host they plug into.
+        parents = f"{_q(rec.path)} {donors}" if rec.kind == "gene" else donors
+        cmd = f"genehub breed --parents {parents} --method {method.name} --host {host} --out {_q(out)}"
         if strategy == "activation_informed":
             cmd += f" --search {search}"
         return method.name, [cmd], None, []
