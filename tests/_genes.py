@@ -7,7 +7,7 @@ cannot carry). Written with :func:`genehub.gene.write_gene` (a complete card, ``
 the skill's train split), and cached under ``cache_dir()/test-genes/`` keyed by the zoo build and the
 recipe, so a session pays ~5 s per gene once per machine.
 
-    from _genes import zoo_genes          # in a test module: a session fixture {skill: gene dir}
+    def test_x(zoo_genes): ...           # a session fixture {skill: gene dir} (a plugin of tests/conftest.py)
     genes = cached_genes(z, ["sort"])     # anywhere else
 """
 

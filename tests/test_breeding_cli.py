@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_breeding_fixtures import family, make_gene
+from _breeding import family, make_gene
 
 from genehub.cli import main
 

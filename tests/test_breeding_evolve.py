@@ -10,8 +10,8 @@ from genehub.zoo import search_tasks, split_rows
 
 
 @pytest.fixture(scope="module")
-def zoo_genes(tiny_zoo, tmp_path_factory):
-    """Genes extracted (rank 16) from the zoo's two donors against the host."""
+def extracted_genes(tiny_zoo, tmp_path_factory):
+    """Genes extracted (rank 16, extract:lora) from the zoo's two donors against the host."""
     root = tmp_path_factory.mktemp("evolve")
     skills = sorted(tiny_zoo.donors)[:2]
     genes = [breed([tiny_zoo.donors[s]], "extract:lora",
@@ -21,8 +21,8 @@ def zoo_genes(tiny_zoo, tmp_path_factory):
     return tiny_zoo, skills, genes
 
 
-def test_search_beats_the_default_recipe_on_validation_and_test(zoo_genes, tmp_path):
-    zoo, skills, genes = zoo_genes
+def test_search_beats_the_default_recipe_on_validation_and_test(extracted_genes, tmp_path):
+    zoo, skills, genes = extracted_genes
     config = SearchConfig(trials=16, population=8, skills=tuple(skills), subsample=32, n_test=100)
     result = evolve(genes, "linear", config, host=zoo.host, tasks=search_tasks, plots=tmp_path / "plots", verify=False,
                     progress=False)
@@ -45,8 +45,8 @@ def test_search_beats_the_default_recipe_on_validation_and_test(zoo_genes, tmp_p
     assert card["lineage"]["hyperparameters"]["weights"] == result.best_recipe["weights"]
 
 
-def test_pareto_search_returns_a_non_dominated_front(zoo_genes):
-    zoo, skills, genes = zoo_genes
+def test_pareto_search_returns_a_non_dominated_front(extracted_genes):
+    zoo, skills, genes = extracted_genes
     config = SearchConfig(trials=8, population=4, skills=tuple(skills), subsample=24, n_test=24, objective="pareto")
     result = evolve(genes, "dare_linear", config, host=zoo.host, tasks=search_tasks, verify=False, progress=False)
     front = [h for h in result.history if h["trial"] in result.front]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_breeding_fixtures import family, make_gene, make_model
+from _breeding import family, make_gene, make_model
 
 import _tiny
 from genehub.breeding import gate

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_breeding_fixtures import family, make_gene
+from _breeding import family, make_gene
 
 from genehub.breeding import Budget, get_method, plan
 from genehub.breeding.ledger import Ledger

@@ -16,8 +16,6 @@ import pytest
 from genehub.errors import RegistryError, UnsafeFileError, UntrustedSignerError, VerificationError
 from genehub.gene import GENE_FILES, SIGNATURE, TrustStore, verify_gene
 from genehub.registry import GeneStore, list_installed, pull, push, search
-from hubserver.backends import backend  # noqa: F401  (fixture)
-from hubserver.genes import registry_genes, trust_alice  # noqa: F401  (fixtures)
 
 REPO = "alice/sort-gene"
 GENE_SET = sorted([*GENE_FILES, SIGNATURE])

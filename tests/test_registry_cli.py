@@ -8,7 +8,6 @@ import pytest
 
 from genehub.cli import main
 from genehub.registry import list_installed
-from hubserver.genes import registry_genes, trust_alice  # noqa: F401  (fixtures)
 
 
 def test_cli_round_trip(registry_genes, trust_alice, tmp_path, capsys):

@@ -8,7 +8,6 @@ import pytest
 
 from genehub.errors import IncompatibleError
 from genehub.registry import LocalRegistry, list_installed, pull, push
-from hubserver.genes import registry_genes, trust_alice  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

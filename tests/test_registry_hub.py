@@ -10,14 +10,12 @@ import pytest
 
 from genehub.errors import AuthError, RegistryError
 from genehub.registry import HubRegistry, pull, push, search
-from hubserver.fixtures import hub_mode, hub_server  # noqa: F401  (fixtures)
-from hubserver.genes import registry_genes, trust_alice  # noqa: F401  (fixtures)
 
 REPO = "alice/sort-gene"
 
 
 @pytest.fixture
-def hub(hub_server) -> HubRegistry:  # noqa: F811
+def hub(hub_server) -> HubRegistry:
     return HubRegistry(hub_server.url, backoff=0.01)
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import io
 import json
 
-from _genes import zoo_genes  # noqa: F401  (session fixture)
 from genehub.cli import main
 
 
-def test_router_train_then_run_prints_the_gene_of_each_prompt(tiny_zoo, zoo_genes, tmp_path, capsys, monkeypatch):  # noqa: F811
+def test_router_train_then_run_prints_the_gene_of_each_prompt(tiny_zoo, zoo_genes, tmp_path, capsys, monkeypatch):
     genes = [str(zoo_genes["sort"]), str(zoo_genes["upper"])]
     out = tmp_path / "router"
     assert main(["router", "train", "--host", str(tiny_zoo.host), "--genes", *genes, "--out", str(out)]) == 0
@@ -34,7 +33,7 @@ def test_router_train_then_run_prints_the_gene_of_each_prompt(tiny_zoo, zoo_gene
     assert json.loads(capsys.readouterr().out)[0]["gene"] == "upper-gene"
 
 
-def test_run_with_a_gene_for_another_host_is_one_line_error(tiny_zoo, zoo_genes, capsys):  # noqa: F811
+def test_run_with_a_gene_for_another_host_is_one_line_error(tiny_zoo, zoo_genes, capsys):
     code = main(["run", "sort ab:", "--host", str(tiny_zoo.heterologous), "--genes", str(zoo_genes["sort"])])
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert code == 1 and len(err) == 1

@@ -8,7 +8,6 @@ import shutil
 import pytest
 import torch
 
-from _genes import zoo_genes  # noqa: F401  (session fixture)
 from genehub.errors import IncompatibleError, RouterError, UsageError
 from genehub.gene import Gene
 from genehub.routing import compose
@@ -18,7 +17,7 @@ PROMPTS = {"sort": ["sort hello:", "S:qwerty="], "upper": ["upper abcde:", "U:zy
 
 
 @pytest.fixture(scope="module", params=["fused", "peft"])
-def comp(tiny_zoo, zoo_genes, request):  # noqa: F811
+def comp(tiny_zoo, zoo_genes, request):
     return compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], engine=request.param,
                    none_prompts=none_prompts)
 
@@ -70,7 +69,7 @@ def test_routed_generation_solves_each_skill(comp):
 
 
 @pytest.mark.parametrize("slices", [True, False], ids=["grouped-slices", "masked"])
-def test_fused_engine_equals_peft_mixed_batches(tiny_zoo, zoo_genes, monkeypatch, slices):  # noqa: F811
+def test_fused_engine_equals_peft_mixed_batches(tiny_zoo, zoo_genes, monkeypatch, slices):
     from genehub.routing import fused as fused_module
 
     # The tiny host's calls are below the size from which grouped rows run as slices: force each path.
@@ -113,7 +112,7 @@ def test_fused_engine_equals_peft_mixed_batches(tiny_zoo, zoo_genes, monkeypatch
     assert fused.active_engine == "fused" and peft.active_engine == "peft"
 
 
-def test_auto_engine_falls_back_to_peft_when_fused_cannot_run(tiny_zoo, zoo_genes, caplog):  # noqa: F811
+def test_auto_engine_falls_back_to_peft_when_fused_cannot_run(tiny_zoo, zoo_genes, caplog):
     comp = compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], none_prompts=none_prompts)  # engine="auto"
     assert comp.active_engine == "fused"
     prompts = [p for ps in PROMPTS.values() for p in ps]
@@ -127,7 +126,7 @@ def test_auto_engine_falls_back_to_peft_when_fused_cannot_run(tiny_zoo, zoo_gene
     del lora.forward
 
 
-def test_fused_engine_refuses_what_it_cannot_run(tiny_zoo, zoo_genes, tmp_path):  # noqa: F811
+def test_fused_engine_refuses_what_it_cannot_run(tiny_zoo, zoo_genes, tmp_path):
     from peft import LoraConfig, get_peft_model
 
     from genehub.hosts import load_host
@@ -147,7 +146,7 @@ def test_fused_engine_refuses_what_it_cannot_run(tiny_zoo, zoo_genes, tmp_path):
         FusedGenes(lora, ["g"])
 
 
-def test_topk_mode_mixes_genes_by_router_weight(tiny_zoo, zoo_genes):  # noqa: F811
+def test_topk_mode_mixes_genes_by_router_weight(tiny_zoo, zoo_genes):
     comp = compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], mode="topk", top_k=2, threshold=0.0,
                    engine="peft", none_prompts=none_prompts)
     decisions = comp.route(PROMPTS["sort"] + PROMPTS["upper"])
@@ -165,7 +164,7 @@ def test_topk_mode_mixes_genes_by_router_weight(tiny_zoo, zoo_genes):  # noqa: F
     assert not fused._mixes
 
 
-def test_hot_add_and_remove_gene_without_reloading_the_host(tiny_zoo, zoo_genes):  # noqa: F811
+def test_hot_add_and_remove_gene_without_reloading_the_host(tiny_zoo, zoo_genes):
     comp = compose(tiny_zoo.host, [zoo_genes["sort"]], none_prompts=none_prompts)
     base = comp.model.get_base_model()
     assert {d.gene for d in comp.route(PROMPTS["upper"])} <= {None, "sort-gene"}
@@ -197,7 +196,7 @@ def _edited_gene(src, dst, edit):
     ("hidden_size", 32, "hidden_size: the gene needs 32"),
     ("repo_id", "someone/other-host", "host: the gene was made for 'someone/other-host'"),
 ])
-def test_gene_for_another_host_is_refused_naming_the_mismatch(tiny_zoo, zoo_genes, tmp_path, field, value, match):  # noqa: F811
+def test_gene_for_another_host_is_refused_naming_the_mismatch(tiny_zoo, zoo_genes, tmp_path, field, value, match):
     def edit(card):
         card["host"][field] = value
         if field == "repo_id":
@@ -213,12 +212,12 @@ def test_gene_for_another_host_is_refused_naming_the_mismatch(tiny_zoo, zoo_gene
     assert set(comp.model.peft_config) == {"sort-gene"}
 
 
-def test_gene_on_the_heterologous_host_is_refused(tiny_zoo, zoo_genes):  # noqa: F811
+def test_gene_on_the_heterologous_host_is_refused(tiny_zoo, zoo_genes):
     with pytest.raises(IncompatibleError, match="the gene was made for 'genehub-zoo/tiny-host'"):
         compose(tiny_zoo.heterologous, [zoo_genes["sort"]])
 
 
-def test_gene_with_other_shapes_is_refused(tiny_zoo, zoo_genes, tmp_path):  # noqa: F811
+def test_gene_with_other_shapes_is_refused(tiny_zoo, zoo_genes, tmp_path):
     from _tiny import tiny_host, tiny_lora
 
     small = tiny_host(tmp_path / "small")
@@ -231,7 +230,7 @@ def test_gene_with_other_shapes_is_refused(tiny_zoo, zoo_genes, tmp_path):  # no
         compose(tiny_zoo.host, [bad])
 
 
-def test_router_for_other_genes_is_refused(tiny_zoo, zoo_genes):  # noqa: F811
+def test_router_for_other_genes_is_refused(tiny_zoo, zoo_genes):
     from genehub.routing import Router
 
     router = Router.train(tiny_zoo.host, [zoo_genes["sort"]], none_prompts=none_prompts)
@@ -275,7 +274,7 @@ def _late_gene(src, dst, first_block):
 
 
 @pytest.fixture(scope="module")
-def late_genes(zoo_genes, tmp_path_factory):  # noqa: F811
+def late_genes(zoo_genes, tmp_path_factory):
     root = tmp_path_factory.mktemp("late-genes")
     return {s: _late_gene(zoo_genes[s], root / s, 1) for s in ("sort", "upper")}
 
@@ -324,7 +323,7 @@ def test_routing_inside_the_forward_pass_equals_routing_in_its_own_pass(tiny_zoo
     assert [(g.gene, g.text, g.decision.weights) for g in got] == [(g.gene, g.text, g.decision.weights) for g in want_topk]
 
 
-def test_routing_runs_its_own_pass_when_a_gene_acts_before_the_router_layer(tiny_zoo, zoo_genes, late_genes):  # noqa: F811
+def test_routing_runs_its_own_pass_when_a_gene_acts_before_the_router_layer(tiny_zoo, zoo_genes, late_genes):
     from genehub.routing.features import first_adapted_block
 
     comp = compose(tiny_zoo.host, [late_genes["upper"]], layer=1, none_prompts=none_prompts)
@@ -339,8 +338,9 @@ def test_routing_runs_its_own_pass_when_a_gene_acts_before_the_router_layer(tiny
     assert not compose(tiny_zoo.host, [late_genes["upper"]], layer=1, engine="peft", none_prompts=none_prompts).routes_in_pass
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run where one is)")
-def test_engines_agree_on_cuda(tiny_zoo, zoo_genes):  # noqa: F811
+def test_engines_agree_on_cuda(tiny_zoo, zoo_genes):
     genes = [zoo_genes["sort"], zoo_genes["upper"]]
     fused = compose(tiny_zoo.host, genes, engine="fused", none_prompts=none_prompts)
     peft = compose(tiny_zoo.host, genes, fused.router, engine="peft")

@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 
-from _genes import zoo_genes  # noqa: F401  (session fixture)
 from genehub import zoo
 from genehub.errors import CardValidationError, UntrustedSignerError, VerificationError
 from genehub.hosts import load_host
@@ -32,13 +31,13 @@ def host(tiny_zoo):
 
 
 @pytest.fixture(scope="module")
-def router(tiny_zoo, zoo_genes, host):  # noqa: F811
+def router(tiny_zoo, zoo_genes, host):
     model, tok = host
     return Router.train(tiny_zoo.host, list(zoo_genes.values()), model=model, tokenizer=tok,
                         none_prompts=zoo.none_prompts, eval_rows=heldout_rows(tiny_zoo, zoo_genes))
 
 
-def test_router_reaches_high_accuracy_on_heldout_templates(router, tiny_zoo, zoo_genes, host):  # noqa: F811
+def test_router_reaches_high_accuracy_on_heldout_templates(router, tiny_zoo, zoo_genes, host):
     rows = heldout_rows(tiny_zoo, zoo_genes)
     assert {r["label"] for r in rows} == {"sort-gene", "upper-gene", "none"}
     assert not any(r["prompt"] in {e["prompt"] for e in Gene.load(zoo_genes["sort"]).examples()} for r in rows)
@@ -60,7 +59,7 @@ def test_zoo_none_class_is_every_host_skill_no_gene_covers(router):
     assert router.training["num_examples"]["none"] == 256 * (len(HOST_SKILLS) - 2)
 
 
-def test_a_router_without_none_prompts_is_refused(tiny_zoo, zoo_genes, host):  # noqa: F811
+def test_a_router_without_none_prompts_is_refused(tiny_zoo, zoo_genes, host):
     from genehub.errors import UsageError
 
     with pytest.raises(UsageError, match="none_prompts"):

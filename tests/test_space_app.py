@@ -4,36 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from genehub.space import Playground, build_app, open_catalog
-from test_space_fixtures import gene_shelf, publish_shelf
+from _space import HOST, gene_shelf, launch_space
 
 ENDPOINTS = {"/refresh", "/reload", "/browse", "/select_gene", "/inspect", "/try_gene", "/examples", "/use_example", "/try"}
-HOST = "genehub-zoo/tiny-host"
 ALL = ["zoo/rogue-upper", "zoo/sort-gene", "zoo/tampered-sort", "zoo/upper-gene"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def launch_space(root: Path, shelf: dict) -> tuple[Any, str, dict]:
-    """Publish the shelf's genes to a local registry under ``root`` and launch the Space over it on a free port."""
-    shelf = {**shelf, "registry": publish_shelf(shelf, root / "registry")}
-    catalog = open_catalog(str(shelf["registry"]), trust=shelf["trust"], cache=root / "space-cache")
-    playground = Playground(catalog, {HOST: shelf["zoo"].host, "other/narrow-host": shelf["foreign"]}, max_new_tokens=12)
-    demo = build_app(catalog, playground)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
-                ssr_mode=False)
-    return demo, demo.local_url, shelf
 
 
 @pytest.fixture(scope="module")

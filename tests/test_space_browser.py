@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from test_space_app import launch_space
-from test_space_fixtures import gene_shelf
+from _space import gene_shelf, launch_space
 
 pytestmark = pytest.mark.browser
 

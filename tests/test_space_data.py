@@ -14,8 +14,7 @@ from genehub.errors import IncompatibleError, NotFoundError, UsageError, Verific
 from genehub.gene import Gene, TrustStore, example_card, validate_card
 from genehub.space import Catalog, GeneEntry, Playground, SpaceConfig, open_catalog, views
 from genehub.space import tryout
-from hubserver.backends import backend  # noqa: F401  (fixture: local registry, loopback Hub in both modes)
-from test_space_fixtures import gene_shelf, publish_shelf
+from _space import gene_shelf, publish_shelf
 
 HOST = "genehub-zoo/tiny-host"
 ROOT = Path(__file__).resolve().parent.parent
@@ -222,7 +221,7 @@ def test_compositions_are_cached_per_host_and_exact_gene_set(catalog: Catalog, s
 
 
 @pytest.mark.parametrize("backend", ["local", "hub-lfs"], indirect=True)
-def test_registry_source_on_every_backend(backend, shelf: dict, tmp_path: Path, monkeypatch) -> None:  # noqa: F811
+def test_registry_source_on_every_backend(backend, shelf: dict, tmp_path: Path, monkeypatch) -> None:
     sort = shelf["genes"] / "sort-gene"
     pickled = {p.name: p for p in sorted(sort.iterdir())} | {"adapter_model.bin": sort / "adapter_model.safetensors"}
     publish_shelf(shelf, backend.registry, extra={"zoo/pickled-sort": pickled})

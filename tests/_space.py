@@ -1,4 +1,4 @@
-"""Builders shared by the Space tests (no tests here): signed zoo genes in a folder or a registry, a foreign host.
+"""Builders shared by the Space tests: signed zoo genes in a folder or a registry, a foreign host, a running Space.
 
 ``gene_shelf(tmp_path_factory, zoo)`` builds the shelf below once per session for every Space test module.
 
@@ -16,10 +16,12 @@ tiny zoo's host) and signs them into four cases:
 from __future__ import annotations
 
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
 TRUSTED = ("sort-gene", "upper-gene")
+HOST = "genehub-zoo/tiny-host"  # the tiny zoo host's repo id, as the Space labels it
 _SHELVES: dict[str, dict[str, Any]] = {}
 
 
@@ -109,3 +111,22 @@ def foreign_host(out: Path) -> Path:
     tokenizer.save_pretrained(out)
     (out / "genehub.json").write_text(json.dumps({"repo_id": "other/narrow-host", "license": "apache-2.0"}))
     return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch_space(root: Path, shelf: dict) -> tuple[Any, str, dict]:
+    """Publish the shelf's genes to a local registry under ``root`` and launch the Space over it on a free port."""
+    from genehub.space import Playground, build_app, open_catalog
+
+    shelf = {**shelf, "registry": publish_shelf(shelf, root / "registry")}
+    catalog = open_catalog(str(shelf["registry"]), trust=shelf["trust"], cache=root / "space-cache")
+    playground = Playground(catalog, {HOST: shelf["zoo"].host, "other/narrow-host": shelf["foreign"]}, max_new_tokens=12)
+    demo = build_app(catalog, playground)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                ssr_mode=False)
+    return demo, demo.local_url, shelf
