@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from ..gene import load_card
+    from ..gene import Gene
     from ..lorafy import ExtractConfig, extract
     from ..zoo import LIBRARY
     from ._common import print_json
@@ -76,10 +76,20 @@ def _extract(args: argparse.Namespace) -> int:
                            skill=args.skill_name, license=args.license, progress=not args.json, **tuned)
     # The zoo's skills are the other skills every gene is contrasted with and must leave alone.
     path = extract(args.donor, args.host, args.skill, args.out, config, library=LIBRARY)
-    card = load_card(path)
+    gene = Gene.load(path)
     if args.json:
-        print_json({"path": str(path), **{k: card[k] for k in ("circuit", "homology", "fidelity", "adapter")}})
+        print_json({"path": str(path), **{k: gene.card[k] for k in ("circuit", "homology", "fidelity", "adapter")}})
         return 0
+    fid, circuit = gene.fidelity, gene.card["circuit"]
+    print(f"gene '{gene.name}' written to {path}")
+    print(f"circuit: layers {circuit['layers']}, modules {', '.join(circuit['modules'])} "
+          f"(restores {circuit['restored_share']:.0%}); homology {gene.homology.aggregate:.3f}")
+    rows = [{"skill": gene.skill, "host": fid.host, "donor": fid.donor, "gene": fid.gene}]
+    rows += [{"skill": name, "host": v["host"], "donor": None, "gene": v["gene"]} for name, v in fid.other_skills.items()]
+    print_table(rows, ["skill", "host", "donor", "gene"])
+    print(f"adapter: rank {gene.adapter.rank}, {gene.adapter.size_bytes} bytes. "
+          f"Sign it with `genehub sign {path} --key NAME`.")
+    return 0
     fid = card["fidelity"]
     print(f"gene '{card['name']}' written to {path}")
     print(f"circuit: layers {card['circuit']['layers']}, modules {', '.join(card['circuit']['modules'])} "
