@@ -44,7 +44,8 @@ def _gene_facts(reg: Registry, hit: RepoHit, trust: TrustStore) -> GeneHit | Non
     if hit.commit is None:
         return None
     try:
-        card = CardView.of(json.loads(reg.read(hit.repo_id, hit.commit, "gene.json")), source=f"{hit.repo_id} gene.json")
+        card = CardView.of(json.loads(reg.read(hit.repo_id, hit.commit, "gene.json")),
+                           source=f"{hit.repo_id} gene.json")
         signature = reg.read(hit.repo_id, hit.commit, "gene.sig")
     except Exception:  # noqa: BLE001  not a gene (or unreadable, or an invalid card): not a search result
         return None
