@@ -154,18 +154,12 @@ def load_skill_data(source: Any, *, name: str | None = None, library: SkillLibra
     return SkillData(_slug(label), splits)
 
 
-def other_skills(skill: SkillData, library: SkillLibrary | None, names: Sequence[str] | None = None
-                 ) -> tuple[str, ...]:
+def other_skills(skill: SkillData, library: SkillLibrary, names: Sequence[str] | None = None) -> tuple[str, ...]:
     """The library's skills the gene must leave alone: ``names``, or the library's default, except this one.
 
     Raises:
-        UsageError: ``names`` without a library, or a name the library does not have.
+        UsageError: a name the library does not have.
     """
-    if library is None:
-        if names:
-            raise UsageError(f"Other skills {list(names)} were named but no skill library was given.",
-                             hint="Pass library= (e.g. genehub.zoo.LIBRARY) with other_skills.")
-        return ()
     chosen = tuple(names) if names is not None else library.preserve
     unknown = [n for n in chosen if n not in library.names]
     if unknown:
