@@ -17,7 +17,7 @@ from genehub.space import tryout
 from _space import gene_shelf, publish_shelf
 
 HOST = "genehub-zoo/tiny-host"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

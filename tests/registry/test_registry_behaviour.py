@@ -152,7 +152,7 @@ _HUB = "import sys\nfrom genehub.registry import pull\npull(sys.argv[1], registr
 
 def test_interrupted_pull_leaves_nothing_and_retry_succeeds(backend, registry_genes, trust_alice):
     push(registry_genes.v1, REPO, registry=backend.registry)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
     if backend.server is not None:
         backend.server.throttle(2000)  # bytes/s: the download takes seconds
     proc = subprocess.Popen([sys.executable, "-c", _HUB if backend.server else _SLOW_LOCAL, REPO, backend.spec],
