@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
         ],
         func=_plan,
     )
-    p.add_argument("--goal", required=True, choices=GOALS, metavar="GOAL", help=", ".join(GOALS))
+    p.add_argument("--goal", required=True, metavar="GOAL", help=", ".join(GOALS))
     p.add_argument("--recipient", required=True, help="the recipient model (or gene)")
     p.add_argument("--donor", action="append", default=[], help="a donor model or gene (repeat)")
     p.add_argument("--budget", help="low, medium, high or compute=SECONDS,inference=X,risk=R")

@@ -14,13 +14,14 @@
 from __future__ import annotations
 
 from .compose import Composition, Generation, compose
+from .config import RouterConfig
 from .features import host_features
 from .genes import BASE_ADAPTER, NONE, adapter_name, load_genes, require_fit
 from .router import NonePrompts, Router, RoutingDecision, validate_config
 from .signing import sign_router, verify_router
 
 __all__ = [
-    "BASE_ADAPTER", "NONE", "Composition", "NonePrompts", "Generation", "Router", "RoutingDecision", "adapter_name", "compose",
-    "host_features", "load_genes", "require_fit", "sign_router", "validate_config",
+    "BASE_ADAPTER", "NONE", "Composition", "Generation", "NonePrompts", "Router", "RouterConfig", "RoutingDecision",
+    "adapter_name", "compose", "host_features", "load_genes", "require_fit", "sign_router", "validate_config",
     "verify_router",
 ]

@@ -32,10 +32,10 @@ from typing import Any, Literal
 import torch
 
 from ..errors import RouterError, UsageError
+from ..gene import Gene
 from ..hosts import HostInfo, describe_host, load_host, require_compatible
 from .features import features_in_pass, first_adapted_block
 from .fused import FusedGenes
-from ..gene import Gene
 from .genes import BASE_ADAPTER, adapter_name, load_genes, require_fit
 from .router import Router, RoutingDecision
 

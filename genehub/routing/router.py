@@ -28,10 +28,10 @@ import torch
 
 from .._resources import schema_path
 from ..errors import CardValidationError, NotFoundError, RouterError, UsageError
+from ..gene import Gene
 from ..hosts import HostInfo, describe_host, load_host, require_compatible
 from .config import RouterConfig
 from .features import host_features
-from ..gene import Gene
 from .genes import NONE, load_genes
 
 SCHEMA_FILE = "router.schema.json"
