@@ -21,10 +21,10 @@ def xlora_training_rows(genes: Mapping[str, Path], none_rows: Sequence[Mapping[s
     X-LoRA learns from next-token loss, so it needs answers where the router needs only labels; the
     prompts are the same ones the router is trained on.
     """
-    from genehub.routing import load_gene
+    from genehub.gene import Gene
 
     rows = [{"prompt": str(r["prompt"]), "answer": str(r["answer"])} for p in genes.values()
-            for r in load_gene(p).examples()]
+            for r in Gene.load(p).examples()]
     return rows + [{"prompt": str(r["prompt"]), "answer": str(r["answer"])} for r in none_rows]
 
 
@@ -40,7 +40,7 @@ def train_xlora(host: Path, genes: Mapping[str, Path], rows: Sequence[Mapping[st
     from peft import XLoraConfig, get_peft_model
 
     from genehub.hosts import load_host
-    from genehub.zoo.evaluate import encode_pairs
+    from genehub.evaluate import encode_pairs
 
     start = time.perf_counter()
     torch.manual_seed(seed)

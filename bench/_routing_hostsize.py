@@ -31,15 +31,17 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from genehub._tables import markdown_table
+
 SIZES = ((64, 2, 4, 128), (128, 4, 4, 256), (256, 4, 4, 688), (512, 4, 8, 1376))  # hidden, layers, heads, mlp
 MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 def host_size_latency(prompts: list[str], batches: list[int], reps: int, gen_reps: int,
-                      interleaved: Callable[..., Any], ratios: Callable[..., Any],
                       sizes: tuple[tuple[int, int, int, int], ...] = SIZES, device: str = "cpu") -> list[dict[str, Any]]:
     """One row per (host size, router layer, batch): ratios to the bare host and the router's share."""
     import torch
+    from _timing import interleaved, ratios
     from peft import LoraConfig, get_peft_model
 
     from genehub.routing.features import features_in_pass, host_features, pool
@@ -180,14 +182,12 @@ def host_size_md(rows: list[dict[str, Any]]) -> str:
     header = ["host (hidden x layers)", "params", "router layer", "batch", "bare forward ms",
               "forward oracle / bare: fused, peft", "forward routed / bare", "bare generate-16 ms",
               "generate oracle / bare: fused, peft", "generate routed / bare", "router share of generate"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for e in rows:
-        lines.append(f"| {e['hidden']} x {e['layers']} | {e['params_m']}M | {e['router_layer']} | {e['batch']} | "
-                     f"{e['forward_bare_ms']} | {e['forward_oracle']:.2f}x, {e['forward_oracle_peft']:.2f}x | "
-                     f"{e['forward_routed']:.2f}x | {e['generate_bare_ms']} | {e['generate_oracle']:.2f}x, "
-                     f"{e['generate_oracle_peft']:.2f}x | {e['generate_routed']:.2f}x | "
-                     f"{100 * e['router_share_of_generate']:.1f}% |")
-    return "\n".join(lines)
+    cells = [[f"{e['hidden']} x {e['layers']}", f"{e['params_m']}M", str(e["router_layer"]), str(e["batch"]),
+              str(e["forward_bare_ms"]), f"{e['forward_oracle']:.2f}x, {e['forward_oracle_peft']:.2f}x",
+              f"{e['forward_routed']:.2f}x", str(e["generate_bare_ms"]),
+              f"{e['generate_oracle']:.2f}x, {e['generate_oracle_peft']:.2f}x", f"{e['generate_routed']:.2f}x",
+              f"{100 * e['router_share_of_generate']:.1f}%"] for e in rows]
+    return markdown_table([dict(zip(header, row)) for row in cells], header).rstrip("\n")
 
 
 def in_pass_md(rows: list[dict[str, Any]]) -> str:
@@ -196,26 +196,23 @@ def in_pass_md(rows: list[dict[str, Any]]) -> str:
               "forward / bare: oracle grouped, oracle in order, routed own pass, routed in pass",
               "generate-16 / bare: oracle grouped, oracle in order, routed own pass, routed in pass",
               "router share of generate: own pass, in pass"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    table = []
     for e in rows:
         if "forward_late_in_pass" not in e:
             continue
-        cells = {k: ", ".join(f"{e[f'{k}_{c}']:.2f}x" for c in ("late_oracle", "late_oracle_in_order", "late_routed",
-                                                                  "late_in_pass")) for k in ("forward", "generate")}
-        lines.append(f"| {e['hidden']} x {e['layers']} | {e['params_m']}M | {e['batch']} | {cells['forward']} | "
-                     f"{cells['generate']} | {100 * e['late_router_share_of_generate']:.1f}%, "
-                     f"{100 * e['in_pass_share_of_generate']:.1f}% |")
-    return "\n".join(lines)
+        ratios = {k: ", ".join(f"{e[f'{k}_{c}']:.2f}x" for c in ("late_oracle", "late_oracle_in_order", "late_routed",
+                                                                   "late_in_pass")) for k in ("forward", "generate")}
+        table.append(dict(zip(header, [f"{e['hidden']} x {e['layers']}", f"{e['params_m']}M", str(e["batch"]),
+                                       ratios["forward"], ratios["generate"],
+                                       f"{100 * e['late_router_share_of_generate']:.1f}%, "
+                                       f"{100 * e['in_pass_share_of_generate']:.1f}%"])))
+    return markdown_table(table, header).rstrip("\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Only this section, e.g. on a GPU: ``python bench/_routing_hostsize.py --device cuda --sizes 512x4 2048x8``."""
     import argparse
     import json
-    import sys
-
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-    from bench_routing import _interleaved, _ratios
 
     from genehub.zoo.skills import sample
 
@@ -234,8 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes.append((hidden, layers, max(1, hidden // 64), int(2.6875 * hidden) // 8 * 8))
     prompts = [str(r["prompt"]) for r in sample(["sort", "upper", "copy", "length", "double"], 100, seed=3,
                                                 heldout_share=0.5)]
-    rows = host_size_latency(prompts, args.batches, args.reps, args.gen_reps, _interleaved, _ratios,
-                             sizes=tuple(sizes), device=args.device)
+    rows = host_size_latency(prompts, args.batches, args.reps, args.gen_reps, sizes=tuple(sizes), device=args.device)
     print(host_size_md(rows))
     print()
     print(in_pass_md(rows))

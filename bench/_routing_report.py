@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from genehub._tables import markdown_table
+
 TARGETS = "routing >= 98% held-out; composed >= 95% of oracle per skill; forward <= 1.15x bare at batch 32; " \
           "router <= 5% of a 16-token generate; ahead of X-LoRA and Arrow on accuracy and latency"
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return markdown_table([dict(zip(header, map(str, row))) for row in rows], header).rstrip("\n")
 
 
 def _pct(x: float | None) -> str:

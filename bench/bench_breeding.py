@@ -22,7 +22,7 @@ from typing import Any
 
 
 def _accuracies(model: Any, tokenizer: Any, tasks: dict[str, list]) -> dict[str, float]:
-    from genehub.zoo.evaluate import accuracy
+    from genehub.evaluate import accuracy
 
     return {s: round(accuracy(model, tokenizer, rows), 4) for s, rows in tasks.items()}
 
@@ -43,9 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from genehub import zoo
-    from genehub.breeding import breed, list_methods
+    from genehub._tables import markdown_table
+    from genehub.breeding import BreedConfig, breed, list_methods
     from genehub.breeding._adapters import AdapterPool
-    from genehub.breeding.evolve import SearchConfig, _Scorer, evolve, zoo_tasks
+    from genehub.breeding.evolve import SearchConfig, evolve
+    from genehub.breeding.parents import load_parent
     from genehub.hosts import load_host
 
     out = Path(args.out)
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     skills = sorted(z.donors)[:2]
     donors = [z.donors[s] for s in skills]
     n_test = z.manifest["n_test"]
-    tasks = zoo_tasks(skills, n_validation=200, n_test=n_test)
+    tasks = zoo.search_tasks(skills, n_validation=200, n_test=n_test)
     test = {s: t for s, (_, t) in tasks.items()}
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
@@ -73,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.genes:
         genes = [Path(g) for g in args.genes]
     else:
-        genes = [breed([d], "extract:lora", base=z.host, out=out / f"gene-{s}", skill=s, rank=args.rank).path
+        genes = [breed([d], "extract:lora", BreedConfig(out=out / f"gene-{s}", base=z.host, skill=s,
+                                                        params={"rank": args.rank},
+                                                        examples=zoo.split_rows(s, "test", 64))).path
                  for s, d in zip(skills, donors)]
     pool = AdapterPool(z.host, genes)
     for name, s in zip(pool.names, skills):
@@ -82,14 +86,14 @@ def main(argv: list[str] | None = None) -> int:
 
     defaults: dict[str, float] = {}
     for method in list_methods("adapter"):
-        if method.name == "fold":
+        if "one_parent" in method.constraints:  # fold: not a merge of the two genes
             continue
         pool.mix(method, weights=method.defaults(2)["weights"], seed=args.seed)
         scores = _accuracies(pool.model, pool.tokenizer, test)
         pool.drop()
         add(f"{method.name} (default)", "gene merge", scores)
     for method in list_methods("model"):
-        scorer = _Scorer(method, donors, host=None, base=z.host, seed=args.seed)
+        scorer = method.trial([load_parent(d) for d in donors], host=None, base=z.host, seed=args.seed)
         try:
             scores = {s: round(v, 4) for s, v in scorer(method.defaults(2), test).items()}
         finally:
@@ -145,9 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     md = [f"# Breeding benchmark ({args.preset} zoo, skills {', '.join(skills)}, {n_test} held-out test prompts each)", "",
           f"Command: `python bench/bench_breeding.py {' '.join(argv or sys.argv[1:])}` ({elapsed} s on this machine)", "",
           f"Search objective: {args.objective} of the skills' validation accuracy.", "",
-          "| row | kind | " + " | ".join(skills) + " | mean | min |", "|---|---|" + "---|" * (len(skills) + 2)]
-    md += [f"| {r['name']} | {r['kind']} | " + " | ".join(f"{r[s]:.3f}" for s in skills)
-           + f" | {r['mean']:.3f} | {r['min']:.3f} |" for r in rows]
+          markdown_table([{"row": r["name"], **r} for r in rows], ["row", "kind", *skills, "mean", "min"]).rstrip("\n")]
     md += ["", *[f"- {c}" for c in checks], ""]
     (out / "breeding.md").write_text("\n".join(md))
     (out / "breeding.json").write_text(json.dumps({"rows": rows, "checks": checks, "seconds": elapsed}, indent=2, default=str))

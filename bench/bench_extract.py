@@ -97,7 +97,8 @@ def _data_templates_donor(preset: str, zoo_dir, skill: str, test_rows) -> dict:
 
     from genehub.hosts import load_host
     from genehub.lorafy.fidelity import template_means
-    from genehub.zoo import PRESETS, exact_match
+    from genehub.evaluate import exact_match
+    from genehub.zoo import PRESETS
     from genehub.zoo.train import train
 
     host, tok = load_host(zoo_dir.host)
@@ -171,11 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from genehub import zoo
-    from genehub.cli._common import print_table
+    from genehub._tables import markdown_table, print_table
     from genehub.gene import load_card
     from genehub.hosts import load_host
-    from genehub.lorafy import ExtractConfig, extract, load_skill_data, score_homology
-    from genehub.lorafy._data import contrast_pairs, other_skills, zoo_rows
+    from genehub.lorafy import ExtractConfig, extract, score_homology
+    from genehub.lorafy._data import contrast_pairs, library_rows, other_skills
 
     z = zoo.build(args.preset)
     skills = args.skills.split(",") if args.skills else list(z.donors)
@@ -208,12 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for skill in skills:
             donor = z.donors[skill]
-            data = load_skill_data(skill)
+            data = zoo.skill_data(skill)
             test = data.rows("test")
-            others = zoo_rows(other_skills(data), "test", n_other)
+            others = library_rows(zoo.LIBRARY, other_skills(data, zoo.LIBRARY), "test", n_other)
             for label, options in variants:
                 start = time.perf_counter()
-                path = extract(donor, z.host, skill, work / f"{skill}-{label.replace(' ', '_')}",
+                path = extract(donor, z.host, data, work / f"{skill}-{label.replace(' ', '_')}",
                                ExtractConfig(**{**sized, "n_other": n_other, **options}))
                 seconds = time.perf_counter() - start
                 card = load_card(path)
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             donor_m, tok = load_host(donor)
             host_m, _ = load_host(z.host)
             hetero_m, _ = load_host(z.heterologous)
-            left, right = contrast_pairs(data, other_skills(data), 64)
+            left, right = contrast_pairs(data, zoo.LIBRARY, other_skills(data, zoo.LIBRARY), 64)
             related = score_homology(donor_m, host_m, tok, left, right)
             unrelated = score_homology(donor_m, hetero_m, tok, left, right)
             for r, u in zip(related.per_layer, unrelated.per_layer):
@@ -269,8 +270,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
     if args.out:
-        from genehub.demo.report import markdown_table
-
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "extract.json").write_text(json.dumps(payload, indent=2) + "\n")

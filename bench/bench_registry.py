@@ -46,7 +46,8 @@ def _gene(preset: str, work: Path) -> Path:
 
     z = zoo_lib.build(preset)
     skill = next(iter(z.donors))
-    return extract(z.donors[skill], z.host, skill, work / "gene", ExtractConfig(method="svd", rank=16, progress=False))
+    return extract(z.donors[skill], z.host, zoo_lib.skill_data(skill), work / "gene",
+                   ExtractConfig(method="svd", rank=16, progress=False))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
+from _timing import interleaved, ratios, spread  # noqa: E402  (bench/ is on the path from here on)
+
 EXTRA_SKILLS = ["upper", "sort", "devowel", *[f"shift{k}" for k in range(1, 13)], "add", "reverse"]
 DEFAULT_SCALE = {"tiny": [2, 4, 8, 16]}  # other presets: 2 4 8 (bigger donors take longer to make)
 COMP_GEN = {"max_new_tokens": 16, "min_new_tokens": 16}  # exactly 16 new tokens per row, every method
@@ -74,7 +76,7 @@ def _rows(skills: list[str], n: int) -> dict[str, list[dict[str, Any]]]:
 def _accuracy(comp: Any, rows: dict[str, list], names_of: dict[str, str], others: dict[str, Any]) -> dict[str, Any]:
     from _routing_baselines import MERGES, add_merge
 
-    from genehub.zoo import exact_match
+    from genehub.evaluate import exact_match
 
     model, tok = comp.model, comp.tokenizer
 
@@ -108,48 +110,16 @@ def _routing(comp: Any, rows: dict[str, list], names_of: dict[str, str]) -> dict
 def _heldout_routing_at(comp: Any, rows: dict[str, list], names_of: dict[str, str], *, layer: int) -> float:
     """Held-out-template routing accuracy of the composition's router retrained at feature layer ``layer``."""
     from genehub.routing import Router
+    from genehub.zoo import none_prompts
 
     router = Router.train(comp.host_info, list(comp.genes.values()), model=comp.model, tokenizer=comp.tokenizer,
-                          layer=layer)
+                          layer=layer, none_prompts=none_prompts)
     held = [{"prompt": r["prompt"], "label": names_of.get(s, "none")} for s, rs in rows.items() for r in rs
             if r.get("heldout")]
     return round(router.evaluate(comp.model, comp.tokenizer, held), 4)
 
 
 # ------------------------------------------------------------------------------------------- latency
-def _interleaved(fns: dict[str, Callable[[], Any]], reps: int) -> tuple[dict[str, list[float]], dict[str, str]]:
-    """Seconds per call of each function over ``reps`` rounds, the functions interleaved in every round."""
-    errors = {}
-    for name, fn in list(fns.items()):
-        try:
-            fn()  # warm-up, and drop a row that cannot run at all (reported)
-        except Exception as err:
-            errors[name] = f"{type(err).__name__}: {str(err)[:200]}"
-            del fns[name]
-    names = list(fns)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(reps):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            start = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - start)
-    return times, errors
-
-
-def _spread(values: list[float]) -> dict[str, float]:
-    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
-    return {"median": round(statistics.median(values), 4), "p25": round(q[0], 4), "p75": round(q[2], 4)}
-
-
-def _ratios(times: dict[str, list[float]], base: str) -> dict[str, dict[str, float]]:
-    out = {}
-    for name, ts in times.items():
-        per_round = _spread([t / b for t, b in zip(ts, times[base])])
-        out[name] = {"ms": round(1000 * statistics.median(ts), 3), "ratio": per_round["median"],
-                     "ratio_p25": per_round["p25"], "ratio_p75": per_round["p75"]}
-    return out
-
-
 def _latency_fns(comp: Any, bare: Any, prompts: list[str], oracle: list[str | None], kind: str,
                  extra: dict[str, Any]) -> dict[str, Callable[[], Any]]:
     import torch
@@ -196,11 +166,11 @@ def _latency(comp: Any, bare: Any, rows: dict[str, list], names_of: dict[str, st
         prompts, oracle = [p for _, p in batch], [names_of.get(s) for s, _ in batch]
         entry: dict[str, Any] = {}
         for kind, n in (("forward", reps), ("generate", gen_reps)):
-            times, errors = _interleaved(_latency_fns(comp, bare, prompts, oracle, kind, extra), n)
-            entry[kind] = _ratios(times, "bare host")
+            times, errors = interleaved(_latency_fns(comp, bare, prompts, oracle, kind, extra), n)
+            entry[kind] = ratios(times, "bare host")
             entry[kind].update({k: {"error": v} for k, v in errors.items()})
             if kind == "generate":
-                share = _spread([r / g for r, g in zip(times["router only"], times["genehub router"])])
+                share = spread([r / g for r, g in zip(times["router only"], times["genehub router"])])
                 entry["router_share_of_generate"] = share["median"]
                 entry["router_share_of_generate_p25_p75"] = [share["p25"], share["p75"]]
         out[str(b)] = entry
@@ -214,7 +184,9 @@ def _latency(comp: Any, bare: Any, rows: dict[str, list], names_of: dict[str, st
 def _scaling(z: Any, skills: list[str], counts: list[int], args: argparse.Namespace, bare: Any) -> list[dict[str, Any]]:
     import gc
 
-    from genehub.routing import compose, load_gene
+    from genehub import zoo
+    from genehub.gene import Gene
+    from genehub.routing import adapter_name, compose
 
     order = skills + [s for s in EXTRA_SKILLS if s not in skills]
     results = []
@@ -223,8 +195,8 @@ def _scaling(z: Any, skills: list[str], counts: list[int], args: argparse.Namesp
             results.append({"genes": n, "error": f"only {len(order)} skills available"})
             continue
         genes = _genes_for(z, order[:n], args.donor_steps)
-        comp = compose(z.host, list(genes.values()))
-        names = {s: load_gene(p).name for s, p in genes.items()}
+        comp = compose(z.host, list(genes.values()), none_prompts=zoo.none_prompts)
+        names = {s: adapter_name(Gene.load(p)) for s, p in genes.items()}
         rows = _rows(order[:n], args.n_test)
         acc = _accuracy_pair(comp, rows, names)
         entry = {"genes": n, "router_train_seconds": comp.router.training["seconds"], **_routing(comp, rows, names), **acc}
@@ -233,13 +205,13 @@ def _scaling(z: Any, skills: list[str], counts: list[int], args: argparse.Namesp
             batch = [pool[(i * 7) % len(pool)] for i in range(b)]
             prompts, oracle = [p for _, p in batch], [names.get(s) for s, _ in batch]
             fns = _latency_fns(comp, bare, prompts, oracle, kind, {})
-            times, _ = _interleaved({k: fns[k] for k in ("bare host", "genehub router", "router only")},
-                                    args.reps if kind == "forward" else args.gen_reps)
-            ratios = _ratios(times, "bare host")
-            entry[f"{kind}_b{b}_ratio"] = ratios["genehub router"]["ratio"]
-            entry[f"router_ms_b{b}"] = ratios["router only"]["ms"]
+            times, _ = interleaved({k: fns[k] for k in ("bare host", "genehub router", "router only")},
+                                   args.reps if kind == "forward" else args.gen_reps)
+            timed = ratios(times, "bare host")
+            entry[f"{kind}_b{b}_ratio"] = timed["genehub router"]["ratio"]
+            entry[f"router_ms_b{b}"] = timed["router only"]["ms"]
             if kind == "generate":
-                share = _spread([r / g for r, g in zip(times["router only"], times["genehub router"])])
+                share = spread([r / g for r, g in zip(times["router only"], times["genehub router"])])
                 entry["router_share_of_generate_b8"] = share["median"]
                 entry["router_share_of_generate_b8_p25_p75"] = [share["p25"], share["p75"]]
         results.append(entry)
@@ -250,7 +222,7 @@ def _scaling(z: Any, skills: list[str], counts: list[int], args: argparse.Namesp
 
 
 def _accuracy_pair(comp: Any, rows: dict[str, list], names_of: dict[str, str]) -> dict[str, Any]:
-    from genehub.zoo import exact_match
+    from genehub.evaluate import exact_match
 
     def acc(s: str, names: list[str]) -> float:
         return sum(exact_match(comp.model, comp.tokenizer, rows[s], adapter_names=names)) / len(rows[s])
@@ -287,17 +259,18 @@ def main(argv: list[str] | None = None) -> int:
     from _routing_report import render
 
     from genehub import zoo
+    from genehub.gene import Gene
     from genehub.hosts import load_host
-    from genehub.routing import compose, load_gene
+    from genehub.routing import adapter_name, compose
 
     started, load_before = time.perf_counter(), os.getloadavg()
     torch.manual_seed(0)
     z = zoo.build(args.preset, progress=False)
     skills = list(z.donors)
     genes = _genes_for(z, skills, args.donor_steps)
-    names_of = {s: load_gene(p).name for s, p in genes.items()}
+    names_of = {s: adapter_name(Gene.load(p)) for s, p in genes.items()}
     rows = _rows(skills, args.n_test)
-    comp = compose(z.host, list(genes.values()))
+    comp = compose(z.host, list(genes.values()), none_prompts=zoo.none_prompts)
     bare = load_host(z.host)[0].eval()
     report: dict[str, Any] = {
         "command": "python bench/bench_routing.py " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -315,9 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         others["x-lora"] = "not run (--no-xlora)"
     else:
         print("  training X-LoRA's classifier ...", file=sys.stderr)
-        from genehub.routing import default_none_rows
-
-        none_rows = default_none_rows(skills)  # the router's default "none" prompts, with their answers
+        none_rows = zoo.none_rows(skills)  # the router's "none" prompts, with their answers
         xmodel, _, info = train_xlora(z.host, genes, xlora_training_rows(genes, none_rows), steps=args.xlora_steps)
         others["x-lora"] = xmodel
         report["xlora"] = info
@@ -335,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         print("  latency against host size ...", file=sys.stderr)
         pool = [r["prompt"] for rs in rows.values() for r in rs]
         report["host_sizes"] = host_size_latency(pool, [b for b in args.batches if b > 1] or args.batches,
-                                                 args.reps, args.gen_reps, _interleaved, _ratios)
+                                                 args.reps, args.gen_reps)
     report["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     report["seconds"] = round(time.perf_counter() - started, 1)
 

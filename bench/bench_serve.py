@@ -193,9 +193,9 @@ def _pct(values: list[float], q: float) -> float:
 
 # ------------------------------------------------------------------------------------------------ main
 def _prompts(genes: list[Path], per_gene: int) -> list[str]:
-    from genehub.routing import load_gene
+    from genehub.gene import Gene
 
-    lists = [[r["prompt"] for r in load_gene(g).examples()[-per_gene:]] for g in genes] + [NONE_PROMPTS]
+    lists = [[r["prompt"] for r in Gene.load(g).examples()[-per_gene:]] for g in genes] + [NONE_PROMPTS]
     return [p for group in itertools.zip_longest(*lists) for p in group if p is not None]
 
 
@@ -221,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         serve_bare(args.serve_bare, args.port)
         return 0
 
-    from genehub.routing import Router, load_gene
+    from genehub.routing import Router, load_genes
+    from genehub.zoo import none_prompts
     from genehub.serve import export_vllm
 
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("pass --host and --genes, or --preset, or --random-vllm-host")
         host, genes = Path(args.host), [Path(g) for g in args.genes]
 
-    router = Router.train(host, genes)
+    router = Router.train(host, genes, none_prompts=none_prompts)
     router_dir = router.save(work / "router")
     name = router.host.repo_id
     prompts = _prompts(genes, args.prompts_per_gene)
@@ -286,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for server in servers.values():
             server.stop()
-    report = _report(rows, args, host, [load_gene(g).name for g in genes], len(prompts))
+    report = _report(rows, args, host, list(load_genes(genes, what='The benchmark')), len(prompts))
     print(report)
     if args.out:
         out = Path(args.out)

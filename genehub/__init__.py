@@ -6,12 +6,12 @@ The pipeline, on the zoo's tiny models (runs offline in about a minute)::
     from genehub import zoo
 
     z = zoo.build("tiny")                                   # host + donors, trained here, cached
-    gene = genehub.extract(z.donors["sort"], z.host, "sort", "genes/sort")   # circuit, homology, LoRA
+    gene = genehub.extract(z.donors["sort"], z.host, zoo.skill_data("sort"), "genes/sort")   # circuit, homology, LoRA
     key = genehub.new_key("me"); genehub.TrustStore().add("me", key.public)
     genehub.sign_gene(gene, key="me")
     genehub.push(gene, "me/sort-gene")                      # local registry by default, or the Hub
     installed = genehub.pull("me/sort-gene", host=z.host)   # verified before it is installed
-    router = genehub.Router.train(z.host, [installed.path])
+    router = genehub.Router.train(z.host, [installed.path], none_prompts=zoo.none_prompts)
     model = genehub.compose(z.host, [installed.path], router)
     for g in model.generate(["sort dcba:", "copy abc:"]):
         print(g.prompt, "->", g.text, "via", g.gene or "no gene")
@@ -30,7 +30,7 @@ from .errors import GenehubError
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     # gene format
-    "write_gene": "genehub.gene", "load_card": "genehub.gene", "validate_card": "genehub.gene",
+    "Gene": "genehub.gene", "write_gene": "genehub.gene", "load_card": "genehub.gene", "validate_card": "genehub.gene",
     "sign_gene": "genehub.gene", "verify_gene": "genehub.gene", "new_key": "genehub.gene",
     "TrustStore": "genehub.gene",
     # hosts

@@ -13,9 +13,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ._digest import dir_digest
 from .errors import IncompatibleError, NotFoundError
 
 _WEIGHT_SUFFIXES = (".safetensors",)
+#: What genehub writes beside a model it made (the zoo, a breeding): its id, role, licence and lineage.
+MODEL_META = "genehub.json"
 
 
 @dataclass(frozen=True)
@@ -53,15 +56,34 @@ def _check_dir(path: str | Path) -> Path:
 def content_hash(path: str | Path) -> str:
     """``sha256:<hex>`` over the config and weight files of a model directory (order-independent)."""
     path = _check_dir(path)
-    outer = hashlib.sha256()
-    files = sorted(p for p in path.iterdir() if p.name == "config.json" or p.suffix in _WEIGHT_SUFFIXES)
-    for file in files:
-        inner = hashlib.sha256()
-        with open(file, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                inner.update(chunk)
-        outer.update(f"{file.name}\0{inner.hexdigest()}\n".encode())
-    return "sha256:" + outer.hexdigest()
+    return dir_digest(path, sorted(p.name for p in path.iterdir()
+                                   if p.name == "config.json" or p.suffix in _WEIGHT_SUFFIXES))
+
+
+def model_meta(path: str | Path) -> dict[str, Any]:
+    """The ``genehub.json`` beside a model genehub made (``{}`` for any other model directory)."""
+    meta = Path(path) / MODEL_META
+    if not meta.is_file():
+        return {}
+    data = json.loads(meta.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def model_license(path: str | Path) -> str | None:
+    """The licence a model directory states: its ``genehub.json``, else its Hub model card (README.md)."""
+    found = model_meta(path).get("license")
+    if found:
+        return str(found)
+    readme = Path(path) / "README.md"
+    if not readme.is_file():
+        return None
+    from huggingface_hub import ModelCard
+
+    try:
+        license_ = ModelCard.load(readme, ignore_metadata_errors=True).data.license
+    except ValueError:  # not a readable card
+        return None
+    return str(license_) if license_ else None
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:
@@ -99,12 +121,7 @@ def describe_host(path: str | Path, *, repo_id: str | None = None, revision: str
 
 def _recorded_repo_id(path: Path) -> str:
     # The zoo writes genehub.json beside each model with the id it should be known by.
-    meta = path / "genehub.json"
-    if meta.is_file():
-        repo_id = json.loads(meta.read_text()).get("repo_id")
-        if repo_id:
-            return str(repo_id)
-    return f"local/{path.name}"
+    return str(model_meta(path).get("repo_id") or f"local/{path.name}")
 
 
 def load_host(path: str | Path, *, dtype: Any = None) -> tuple[Any, Any]:

@@ -7,7 +7,7 @@ cannot carry). Written with :func:`genehub.gene.write_gene` (a complete card, ``
 the skill's train split), and cached under ``cache_dir()/test-genes/`` keyed by the zoo build and the
 recipe, so a session pays ~5 s per gene once per machine.
 
-    from _genes import zoo_genes          # in a test module: a session fixture {skill: gene dir}
+    def test_x(zoo_genes): ...           # a session fixture {skill: gene dir} (a plugin of tests/conftest.py)
     genes = cached_genes(z, ["sort"])     # anywhere else
 """
 
@@ -34,9 +34,10 @@ def make_gene(host: str | Path, donor: str | Path, skill: str, out: str | Path, 
     from peft import LoraConfig, get_peft_model
 
     from genehub.gene import example_card, write_gene
-    from genehub.hosts import content_hash, describe_host, load_host
+    from genehub.hosts import content_hash, describe_host, load_host, model_meta
     from genehub.lorafy.svd import fill_lora_from_delta
-    from genehub.zoo import accuracy, skill_dataset
+    from genehub.evaluate import accuracy
+    from genehub.zoo import skill_dataset
     from genehub.zoo.train import TrainConfig, train
 
     donor_state = load_host(donor)[0].state_dict()
@@ -61,8 +62,7 @@ def make_gene(host: str | Path, donor: str | Path, skill: str, out: str | Path, 
     info = describe_host(host)
     name = name or f"{skill}-gene"
     card = example_card(info, name=name, skill=skill, rank=rank, alpha=float(rank), target_modules=TARGET_MODULES)
-    donor_meta = json.loads((Path(donor) / "genehub.json").read_text()) if (Path(donor) / "genehub.json").is_file() else {}
-    card["parents"][1].update(repo_id=donor_meta.get("repo_id", f"local/{Path(donor).name}"),
+    card["parents"][1].update(repo_id=model_meta(donor).get("repo_id", f"local/{Path(donor).name}"),
                               revision=content_hash(donor))
     card["summary"] = f"Test gene: the '{skill}' skill of {card['parents'][1]['repo_id']} on {info.repo_id}."
     card["circuit"]["method"] = "all-layers"

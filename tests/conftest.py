@@ -1,10 +1,17 @@
-"""Shared fixtures: the tiny zoo (built once per machine, cached) and an isolated genehub home per test."""
+"""Shared fixtures: the tiny zoo (built once per machine, cached) and an isolated genehub home per test.
+
+Fixtures that live beside their builders come in as plugins, so no test module imports a fixture:
+``zoo_genes`` (``_genes.py``), the loopback Hub (``hubserver/fixtures.py``), signed registry genes
+(``hubserver/genes.py``) and every registry backend (``hubserver/backends.py``).
+"""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+
+pytest_plugins = ("_genes", "hubserver.fixtures", "hubserver.genes", "hubserver.backends")
 
 # Tests run on the CPU; keep torch from oversubscribing the 2 cores of the CI machine.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -7,9 +7,10 @@ recipe. One objective (mean or min over skills) or one per skill (``"pareto"``: 
 The default recipe is the first trial, so the search can only report an improvement it really measured.
 
 Example:
+    >>> from genehub import zoo
     >>> from genehub.breeding.evolve import SearchConfig, evolve
     >>> result = evolve(["genes/sort", "genes/add"], "ties", SearchConfig(trials=24, skills=("sort", "add")),
-    ...                 host="zoo/host", plots="search")                            # doctest: +SKIP
+    ...                 host="zoo/host", tasks=zoo.search_tasks, plots="search")     # doctest: +SKIP
     >>> result.best_value > result.default_value                                 # doctest: +SKIP
     True
 """
@@ -17,18 +18,21 @@ Example:
 from __future__ import annotations
 
 import random
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import UsageError
-from .methods import BreedingMethod, get_method
+from .methods import BreedingMethod, Trial, resolve
 from .parents import load_parent
 
 Rows = Sequence[Mapping[str, Any]]
+Objective = Literal["mean", "min", "pareto"]
+OBJECTIVES: tuple[str, ...] = ("mean", "min", "pareto")
+#: ``{skill: (validation rows, test rows)}``, or a function ``f(skills, n_validation=, n_test=)`` returning
+#: them (e.g. :func:`genehub.zoo.search_tasks`).
+Tasks = Mapping[str, tuple[Rows, Rows]] | Callable[..., Mapping[str, tuple[Rows, Rows]]]
 
 
 @dataclass(frozen=True)
@@ -38,17 +42,18 @@ class SearchConfig:
     Attributes:
         trials: merges to evaluate (the default recipe included).
         population: trials per generation (NSGA-II population size).
-        skills: zoo skills whose validation/test prompts score a recipe (default: the parents' skills).
+        skills: the skills whose validation/test prompts score a recipe (default: the parents' skills).
         objective: ``"mean"`` or ``"min"`` over skills (single objective), or ``"pareto"`` (one per skill).
         subsample: validation prompts per skill per trial (fixed across trials so they compare fairly).
-        n_validation, n_test: size of each skill's validation and held-out test split.
+        n_validation, n_test: size of each skill's validation and held-out test split (when the tasks
+            are a function that makes them).
         seed: seeds the sampler, the subsample and DARE's drops.
     """
 
     trials: int = 24
     population: int = 8
     skills: tuple[str, ...] = ()
-    objective: Literal["mean", "min", "pareto"] = "mean"
+    objective: Objective = "mean"
     subsample: int = 48
     n_validation: int = 200
     n_test: int = 200
@@ -85,57 +90,8 @@ def _value(scores: Mapping[str, float], objective: str) -> float:
     return min(vals) if objective == "min" else sum(vals) / len(vals)
 
 
-def zoo_tasks(skills: Sequence[str], *, n_validation: int, n_test: int) -> dict[str, tuple[list, list]]:
-    """``{skill: (validation rows, test rows)}`` from the zoo's synthetic skills."""
-    from ..zoo.skills import skill_dataset
-
-    out = {}
-    for s in skills:
-        ds = skill_dataset(s, n_train=1, n_validation=n_validation, n_test=n_test)
-        out[s] = ([dict(r) for r in ds["validation"]], [dict(r) for r in ds["test"]])
-    return out
-
-
-class _Scorer:
-    """Turns a recipe into per-skill scores: one merge, one batched exact-match pass per skill."""
-
-    def __init__(self, method: BreedingMethod, parents: list[Path], *, host: Any, base: Any, seed: int) -> None:
-        self.method, self.parents, self.base, self.seed = method, parents, base, seed
-        self.pool = None
-        self.tmp = Path(tempfile.mkdtemp(prefix="genehub-evolve-"))
-        if method.kind == "adapter":
-            from ._adapters import AdapterPool
-
-            if host is None:
-                raise UsageError(f"Searching {method.name} needs the genes' host.", hint="Pass --host HOST_DIR.")
-            self.pool = AdapterPool(host, parents)
-
-    def __call__(self, recipe: Mapping[str, Any], tasks: Mapping[str, Rows]) -> dict[str, float]:
-        from ..zoo.evaluate import accuracy
-
-        if self.pool is not None:
-            self.pool.mix(self.method, weights=recipe["weights"], density=recipe.get("density"), seed=self.seed)
-            try:
-                return {s: accuracy(self.pool.model, self.pool.tokenizer, rows) for s, rows in tasks.items()}
-            finally:
-                self.pool.drop()
-        from ..hosts import load_host
-        from . import _models
-
-        out = self.tmp / "merge"
-        shutil.rmtree(out, ignore_errors=True)
-        config = _models.merge_config(self.method, self.parents, base=self.base, weights=recipe.get("weights"),
-                                      density=recipe.get("density"), t=recipe.get("t"))
-        _models.run(config, out, seed=self.seed)
-        model, tokenizer = load_host(out)
-        return {s: accuracy(model, tokenizer, rows) for s, rows in tasks.items()}
-
-    def close(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
 def evolve(parents: Sequence[Any], method: str | BreedingMethod, config: SearchConfig = SearchConfig(), *,
-           host: Any = None, base: Any = None, tasks: Mapping[str, tuple[Rows, Rows]] | None = None,
+           host: Any = None, base: Any = None, tasks: Tasks | None = None,
            plots: str | Path | None = None, verify: bool = True, trust: Any = None, progress: bool = True,
            scorer: Callable[[Mapping[str, Any], Mapping[str, Rows]], dict[str, float]] | None = None) -> SearchResult:
     """Search the recipe of ``method`` on ``parents`` that maximises the skills' validation scores.
@@ -146,7 +102,8 @@ def evolve(parents: Sequence[Any], method: str | BreedingMethod, config: SearchC
         config: the search settings.
         host: the genes' host (adapter methods).
         base: the models' common base (``model:task_arithmetic|ties|dare_ties``).
-        tasks: ``{skill: (validation rows, test rows)}``; default: the zoo's splits for ``config.skills``.
+        tasks: ``{skill: (validation rows, test rows)}``, or a function of the skills that makes them
+            (called with ``config.skills``, default the parents' skills, and the split sizes).
         plots: a directory for ``fitness.png`` and (pareto) ``pareto.png``.
         verify, trust: passed to the gate, which runs once before the search.
         progress: show a progress bar per generation.
@@ -157,7 +114,7 @@ def evolve(parents: Sequence[Any], method: str | BreedingMethod, config: SearchC
 
     Raises:
         IncompatibleError: the gate refused the parents.
-        UsageError: no skills to score, or a method with nothing to search.
+        UsageError: no tasks (or no skills to make them for), or a method with nothing to search.
     """
     import optuna
     from tqdm.auto import tqdm
@@ -165,25 +122,27 @@ def evolve(parents: Sequence[Any], method: str | BreedingMethod, config: SearchC
     from . import gate
 
     described = [load_parent(p) for p in parents]
-    kind = "adapter" if described[0].kind == "gene" else "model"
-    spec = method if isinstance(method, BreedingMethod) else get_method(method, kind=kind)
+    spec = resolve(method, described)
     spec.check_parents(len(described))
     gate.require(described, spec, verify=verify, trust=trust)
     space = [p for p in spec.params if p.searchable]
-    if spec.name == "fold" or not space:
+    if not space:
         raise UsageError(f"{spec.name} has no parameter to search.",
                          hint="Pick a merge method with weights, density or t (`genehub methods`).")
-    skills = list(config.skills or sorted({p.skill for p in described if p.skill}))
     if tasks is None:
+        raise UsageError("The search needs tasks to score recipes on.",
+                         hint="Pass tasks= ({skill: (validation rows, test rows)}, or genehub.zoo.search_tasks).")
+    if callable(tasks):
+        skills = list(config.skills or sorted({p.skill for p in described if p.skill}))
         if not skills:
             raise UsageError("The search needs skills to score.", hint="Pass --skills (zoo skills) or tasks=.")
-        tasks = zoo_tasks(skills, n_validation=config.n_validation, n_test=config.n_test)
+        tasks = tasks(skills, n_validation=config.n_validation, n_test=config.n_test)
     skills = list(tasks)
     rng = random.Random(config.seed)
     validation = {s: rng.sample(list(v), min(config.subsample, len(v))) for s, (v, _) in tasks.items()}
     test = {s: list(t) for s, (_, t) in tasks.items()}
     n = len(described)
-    score = scorer or _Scorer(spec, [p.path for p in described], host=host, base=base, seed=config.seed)
+    score = scorer or spec.trial(described, host=host, base=base, seed=config.seed)
 
     def recipe_of(trial: Any) -> dict[str, Any]:
         recipe: dict[str, Any] = {}
@@ -234,7 +193,7 @@ def evolve(parents: Sequence[Any], method: str | BreedingMethod, config: SearchC
             best_test=score(best["recipe"], test), default_test=score(history[0]["recipe"], test),
             history=history, front=front)
     finally:
-        if isinstance(score, _Scorer):
+        if isinstance(score, Trial):
             score.close()
     if plots:
         result.plots_dir = plot(result, plots)

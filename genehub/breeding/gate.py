@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import GenehubError, IncompatibleError, UsageError
-from . import licenses
+from .. import licenses
 from .parents import Parent, load_parent
 
 #: Methods outside the registry that the gate also judges: a routing composition of genes on one host,
@@ -227,9 +227,9 @@ def _check_family(parents: list[Parent]) -> CheckResult:
     first = parents[0]
     for p in parents[1:]:
         for key in ("architecture", "model_type"):
-            if p.host.get(key) != first.host.get(key):
-                result.reasons.append(f"{p.label} is {key}={p.host.get(key)!r} but {first.label} is "
-                                      f"{first.host.get(key)!r}; weight-level methods need one base family "
+            if getattr(p.host, key) != getattr(first.host, key):
+                result.reasons.append(f"{p.label} is {key}={getattr(p.host, key)!r} but {first.label} is "
+                                      f"{getattr(first.host, key)!r}; weight-level methods need one base family "
                                       "(use routing across hosts or an ensemble instead)")
     result.passed = not result.reasons
     return result
@@ -239,9 +239,9 @@ def _check_tokenizer(parents: list[Parent]) -> CheckResult:
     result = CheckResult("tokenizer", True)
     first = parents[0]
     for p in parents[1:]:
-        if p.host.get("tokenizer_fingerprint") != first.host.get("tokenizer_fingerprint"):
-            result.reasons.append(f"{p.label} has tokenizer {str(p.host.get('tokenizer_fingerprint'))[:15]}... but "
-                                  f"{first.label} has {str(first.host.get('tokenizer_fingerprint'))[:15]}...; "
+        if p.host.tokenizer_fingerprint != first.host.tokenizer_fingerprint:
+            result.reasons.append(f"{p.label} has tokenizer {p.host.tokenizer_fingerprint[:15]}... but "
+                                  f"{first.label} has {first.host.tokenizer_fingerprint[:15]}...; "
                                   "token ids would mean different things: use parents that share a tokenizer")
     result.passed = not result.reasons
     return result
@@ -252,9 +252,9 @@ def _check_shapes(parents: list[Parent], constraints: tuple[str, ...]) -> CheckR
     first = parents[0]
     for p in parents[1:]:
         for key in ("hidden_size", "num_layers", "vocab_size"):
-            if p.host.get(key) != first.host.get(key):
-                result.reasons.append(f"{p.label} has {key}={p.host.get(key)} but {first.label} has "
-                                      f"{first.host.get(key)}; tensors cannot be combined: pick parents of one shape")
+            if getattr(p.host, key) != getattr(first.host, key):
+                result.reasons.append(f"{p.label} has {key}={getattr(p.host, key)} but {first.label} has "
+                                      f"{getattr(first.host, key)}; tensors cannot be combined: pick parents of one shape")
     kinds = {p.kind for p in parents}
     if len(kinds) > 1:
         result.reasons.append("parents mix genes and full models; extract a gene from the model first "

@@ -1,14 +1,17 @@
-"""The one registry of breeding methods, read by the planner, the CLI and the Space.
+"""The one registry of breeding methods, read by :func:`breed`, the search, the planner and the CLI.
 
-Each method is a small registered object: its name, the paper or code it follows, its parameters (with
-the ranges the evolutionary search explores) and its constraints. Three kinds:
+A method is a small registered object, as mergekit's merge methods are: its name, the paper or code it
+follows, its parameters (with the ranges the evolutionary search explores), its constraints, the
+planner strategies it carries out, and how it runs (:meth:`BreedingMethod.run`). Three kinds:
 
-- ``adapter``: gene merges with peft's ``add_weighted_adapter`` (parents are genes on one host).
+- ``adapter``: gene merges with peft's ``add_weighted_adapter`` (parents are genes on one host), and
+  ``fold`` (a gene merged into its host's weights).
 - ``model``: full-model merges with mergekit's Python API (``MergeConfiguration`` + ``run_merge``).
 - ``extract``: a gene extracted from a merged or fine-tuned model (mergekit-extract-lora style SVD).
 
 Adapter methods keep peft's names (``ties``); full-model methods are prefixed (``model:ties``), and
-:func:`get_method` resolves a short name by the kind of parents at hand.
+:func:`resolve` picks a short name's method by the kind of parents at hand. The built-in methods are
+registered by ``genehub.breeding._builtin``.
 
 Example:
     >>> from genehub.breeding.methods import get_method, list_methods
@@ -20,17 +23,25 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import UsageError
 
+if TYPE_CHECKING:
+    from ._breed import Child
+    from .gate import GateReport
+    from .parents import Parent
+
 Kind = Literal["adapter", "model", "extract"]
+KINDS: tuple[Kind, ...] = ("adapter", "model", "extract")
 
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter of a method: default, search range, and what it does."""
+    """One parameter of a method: default, search range, its type, and what it does."""
 
     name: str
     default: float | int | None
@@ -38,15 +49,50 @@ class Param:
     high: float | None = None
     doc: str = ""
     per_parent: bool = False  # one value per parent (weights), rather than one per merge
+    type: type = float
 
     @property
     def searchable(self) -> bool:
         return self.low is not None and self.high is not None
 
 
+@dataclass
+class BreedConfig:
+    """Everything a breeding needs besides its parents and its method.
+
+    Attributes:
+        out: the child's directory.
+        params: the method's parameters by name (``weights``, ``density``, ``t``, ``rank``, ``svd_rank``,
+            ``scale``: see ``genehub methods``); a parameter left out takes the registry's default.
+        host: the host model directory the genes plug into (gene merges, ``fold``).
+        base: the parents' common base model (task-vector merges, ``extract:lora``).
+        seed: random seed (DARE's drops, mergekit's).
+        name, skill: the child gene's name and skill (default: from the parents).
+        examples: ``{"prompt", "answer"}`` rows expressing the skill, or a function of the skill's name that
+            returns them: ``extract:lora`` measures the gene on them and writes them as its examples (gene
+            merges use their parents' examples).
+        evidence: fitness evidence recorded in the lineage (e.g. ``SearchResult.evidence()``).
+        trust, verify: the gate's signature checks of parent genes (``verify=False`` only for your own).
+        sign_key: sign the child gene with this key.
+    """
+
+    out: str | Path
+    params: Mapping[str, Any] = field(default_factory=dict)
+    host: str | Path | None = None
+    base: str | Path | None = None
+    seed: int = 0
+    name: str | None = None
+    skill: str | None = None
+    examples: Sequence[Mapping[str, Any]] | Callable[[str], Sequence[Mapping[str, Any]]] | None = None
+    evidence: Mapping[str, Any] | None = None
+    trust: Any = None
+    verify: bool = True
+    sign_key: str | None = None
+
+
 @dataclass(frozen=True)
 class BreedingMethod:
-    """A breeding method.
+    """A breeding method; subclasses say how it runs (:meth:`make`) and, if it can, how a search scores it.
 
     Attributes:
         name: registry name (``"ties"``, ``"model:slerp"``, ``"extract:lora"``).
@@ -57,6 +103,7 @@ class BreedingMethod:
         params: its parameters.
         constraints: ``"same_rank"`` (equal LoRA ranks), ``"base_model"`` (needs the common ancestor),
             ``"two_parents"``, ``"one_parent"``.
+        strategies: the planner strategies (:data:`genehub.breeding.planner.STRATEGIES`) it carries out.
         weight_level: combines weights (the gate then checks family, tokenizer and shapes).
     """
 
@@ -67,6 +114,7 @@ class BreedingMethod:
     summary: str
     params: tuple[Param, ...] = ()
     constraints: tuple[str, ...] = ()
+    strategies: tuple[str, ...] = ()
     weight_level: bool = True
 
     def param(self, name: str) -> Param | None:
@@ -74,10 +122,26 @@ class BreedingMethod:
 
     def defaults(self, n_parents: int) -> dict[str, Any]:
         """Default coefficients for ``n_parents`` parents (per-parent params become lists)."""
-        out: dict[str, Any] = {}
+        return {p.name: [p.default] * n_parents if p.per_parent else p.default for p in self.params}
+
+    def recipe(self, params: Mapping[str, Any], n_parents: int) -> dict[str, Any]:
+        """``params`` completed with the defaults; refuses a parameter the method does not have.
+
+        Raises:
+            UsageError: an unknown parameter, or per-parent values that are not one per parent.
+        """
+        unknown = sorted(set(params) - {p.name for p in self.params})
+        if unknown:
+            known = ", ".join(p.name for p in self.params) or "none"
+            raise UsageError(f"{self.name} has no parameter {', '.join(unknown)}.",
+                             hint=f"Its parameters: {known} (`genehub methods`).")
+        recipe = self.defaults(n_parents)
+        recipe.update({k: v for k, v in params.items() if v is not None})
         for p in self.params:
-            out[p.name] = [p.default] * n_parents if p.per_parent else p.default
-        return out
+            if p.per_parent and recipe[p.name] is not None and len(recipe[p.name]) != n_parents:
+                raise UsageError(f"{self.name} got {len(recipe[p.name])} {p.name} for {n_parents} parents.",
+                                 hint=f"Pass one value per parent (--{p.name.replace('_', '-')}).")
+        return recipe
 
     def check_parents(self, n_parents: int) -> None:
         """Raise UsageError when the number of parents does not fit this method."""
@@ -92,11 +156,55 @@ class BreedingMethod:
             raise UsageError(f"{self.name} needs at least two parents, got {n_parents}.",
                              hint="Pass two or more --parents.")
 
+    # ----------------------------------------------------------------------------------------- running
+    def run(self, parents: Sequence[Any], config: BreedConfig) -> Child:
+        """Breed ``parents`` into ``config.out``: check their number, pass the gate, then :meth:`make`.
+
+        Raises:
+            IncompatibleError: the gate refused (every reason listed); nothing is written.
+            UsageError: wrong number of parents, an unknown parameter, a missing host/base/examples.
+        """
+        from . import gate
+        from .parents import load_parent
+
+        described = [load_parent(p) for p in parents]
+        self.check_parents(len(described))
+        recipe = self.recipe(config.params, len(described))
+        report = gate.require(self.gate_parents(described, config), self, trust=config.trust, verify=config.verify)
+        return self.make(described, config, recipe, report)
+
+    def gate_parents(self, parents: list[Parent], config: BreedConfig) -> list[Parent]:
+        """What the gate judges: the parents (a method may add the base it breeds against)."""
+        return parents
+
+    def make(self, parents: list[Parent], config: BreedConfig, recipe: dict[str, Any], report: GateReport) -> Child:
+        """Write the child of parents the gate accepted, with the parameters of ``recipe``."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how {self.name} runs")
+
+    def trial(self, parents: list[Parent], *, host: Any, base: Any, seed: int) -> Trial:
+        """A scorer of recipes for the evolutionary search (:func:`genehub.breeding.evolve.evolve`).
+
+        Raises:
+            UsageError: the method has nothing to search.
+        """
+        raise UsageError(f"{self.name} has no parameter to search.",
+                         hint="Pick a merge method with weights, density or t (`genehub methods`).")
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "backend": self.backend, "reference": self.reference,
-                "summary": self.summary, "constraints": list(self.constraints),
+                "summary": self.summary, "constraints": list(self.constraints), "strategies": list(self.strategies),
                 "params": {p.name: {"default": p.default, "range": [p.low, p.high] if p.searchable else None,
                                     "per_parent": p.per_parent, "doc": p.doc} for p in self.params}}
+
+
+class Trial:
+    """Scores recipes of one method on fixed parents: ``trial(recipe, tasks) -> {skill: accuracy}``."""
+
+    def __call__(self, recipe: Mapping[str, Any], tasks: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Free what the trial holds (temporary merges)."""
 
 
 _REGISTRY: dict[str, BreedingMethod] = {}
@@ -133,47 +241,25 @@ def get_method(name: str, *, kind: Kind | None = None) -> BreedingMethod:
                      hint="Choose one of: " + ", ".join(m.name for m in list_methods(kind)) + " (`genehub methods`).")
 
 
-# ----- the methods -------------------------------------------------------------------------------------
+def resolve(method: str | BreedingMethod, parents: Sequence[Parent]) -> BreedingMethod:
+    """The method a name means for these parents: genes take adapter methods, models the ``model:`` ones
+    (or ``extract:`` ones when named so)."""
+    if isinstance(method, BreedingMethod):
+        return method
+    if parents and parents[0].kind == "gene":
+        return get_method(method, kind="adapter")
+    return get_method(method, kind="extract" if str(method).startswith("extract") else "model")
 
-_WEIGHT = Param("weights", 1.0, 0.0, 1.5, "coefficient of each parent", per_parent=True)
-_DENSITY = Param("density", 0.5, 0.1, 1.0, "share of each task vector's entries kept")
-_PEFT = "peft LoraModel.add_weighted_adapter"
 
-for _name, _ref, _summary, _params, _constraints in (
-    ("linear", f"{_PEFT}; Ilharco et al. 2023 (task arithmetic)", "weighted sum of LoRA A and B (rough)",
-     (_WEIGHT,), ("same_rank",)),
-    ("cat", _PEFT, "concatenate LoRA ranks: exact sum of the weighted deltas", (_WEIGHT,), ()),
-    ("svd", _PEFT, "SVD of the weighted sum of deltas, truncated to svd_rank",
-     (_WEIGHT, Param("svd_rank", None, doc="rank of the child (default: the largest parent rank)")), ()),
-    ("ties", f"{_PEFT}; Yadav et al. 2023 (TIES-Merging)", "trim, elect sign, disjoint mean",
-     (_WEIGHT, _DENSITY), ("same_rank",)),
-    ("dare_ties", f"{_PEFT}; Yu et al. 2024 (DARE) + TIES", "random drop and rescale, then TIES sign election",
-     (_WEIGHT, _DENSITY), ("same_rank",)),
-    ("dare_linear", f"{_PEFT}; Yu et al. 2024 (DARE)", "random drop and rescale, then weighted sum",
-     (_WEIGHT, _DENSITY), ("same_rank",)),
-    ("magnitude_prune", _PEFT, "keep the largest entries of each delta, then weighted sum",
-     (_WEIGHT, _DENSITY), ("same_rank",)),
-    ("dare_ties_svd", f"{_PEFT}; DARE + TIES on full deltas, SVD back to low rank",
-     "DARE-TIES on the full deltas, SVD to svd_rank (any ranks)",
-     (_WEIGHT, _DENSITY, Param("svd_rank", None, doc="rank of the child")), ()),
-):
-    register(BreedingMethod(_name, "adapter", _name, _ref, _summary, _params, _constraints))
+def for_strategy(strategy: str, kind: Kind) -> BreedingMethod | None:
+    """The first registered method of ``kind`` that carries out a planner ``strategy`` (None if none does)."""
+    return next((m for m in list_methods(kind) if strategy in m.strategies), None)
 
-_MK = "mergekit run_merge"
-register(BreedingMethod("model:linear", "model", "linear", f"{_MK}; Wortsman et al. 2022 (model soups)",
-                        "weighted average of full models", (_WEIGHT,)))
-register(BreedingMethod("model:slerp", "model", "slerp", f"{_MK}; Shoemake 1985 (SLERP)",
-                        "spherical interpolation of two models",
-                        (Param("t", 0.5, 0.0, 1.0, "0 = first parent, 1 = second"),), ("two_parents",)))
-register(BreedingMethod("model:task_arithmetic", "model", "task_arithmetic", f"{_MK}; Ilharco et al. 2023",
-                        "base + weighted sum of task vectors", (_WEIGHT,), ("base_model",)))
-register(BreedingMethod("model:ties", "model", "ties", f"{_MK}; Yadav et al. 2023 (TIES-Merging)",
-                        "TIES on task vectors against the base", (_WEIGHT, _DENSITY), ("base_model",)))
-register(BreedingMethod("model:dare_ties", "model", "dare_ties", f"{_MK}; Yu et al. 2024 (DARE)",
-                        "DARE-TIES on task vectors against the base", (_WEIGHT, _DENSITY), ("base_model",)))
-register(BreedingMethod("fold", "adapter", "merge_and_unload", "peft PeftModel.merge_and_unload",
-                        "fold one gene into its host's weights (integrated, no longer detachable)",
-                        (Param("scale", 1.0, 0.0, 1.5, "multiplier of the gene's delta"),), ("one_parent",)))
-register(BreedingMethod("extract:lora", "extract", "svd", "mergekit-extract-lora (truncated SVD of W - W_base)",
-                        "a gene from a merged or fine-tuned model: SVD of its delta to the base",
-                        (Param("rank", 8, doc="LoRA rank of the extracted gene"),), ("one_parent", "base_model")))
+
+def parameters() -> dict[str, Param]:
+    """Every parameter name of the registry, with its first definition (the CLI's flags)."""
+    found: dict[str, Param] = {}
+    for method in list_methods():
+        for p in method.params:
+            found.setdefault(p.name, p)
+    return found

@@ -1,8 +1,9 @@
-"""Parents of a breeding: a gene directory or a model directory, described once without loading weights.
+"""Parents of a breeding: a gene (a :class:`~genehub.gene.Gene`) or a model directory, described once
+without loading weights.
 
 Everything downstream (the gate, the planner, the merge methods) reads a :class:`Parent`, never the
-directory itself: its card or config, its host description, its licence and data-use restrictions, and
-the names and shapes of its tensors (from the safetensors header, so nothing is loaded).
+directory itself: its gene or its model's description, its host, its licence and data-use restrictions,
+and the names and shapes of its tensors (from the safetensors header, so nothing is loaded).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import NotFoundError
-
-_ADAPTER_WEIGHTS = "adapter_model.safetensors"
+from ..gene import ADAPTER_CONFIG, ADAPTER_WEIGHTS, CARD, Gene
+from ..hosts import HostInfo, describe_host, model_license, model_meta
 
 
 @dataclass
@@ -26,10 +27,10 @@ class Parent:
         path: the gene or model directory.
         kind: ``"gene"`` (a PEFT LoRA with ``gene.json``) or ``"model"`` (a ``save_pretrained`` causal LM).
         repo_id, revision: how the child's lineage names this parent.
-        host: the host description (a gene's ``card["host"]``; a model's own :class:`~genehub.hosts.HostInfo`).
+        host: the host a gene was made for; a model's own description.
         license: SPDX expression.
         restrictions: data-use restrictions from the card (genes) or ``genehub.json`` (models).
-        card: the gene card (genes only).
+        gene: the gene (genes only).
         signer: who signed it, once verified (None: not verified).
         lineage: repo ids this parent descends from (itself first), from cards and configs.
     """
@@ -38,10 +39,10 @@ class Parent:
     kind: Literal["gene", "model"]
     repo_id: str
     revision: str
-    host: dict[str, Any]
+    host: HostInfo
     license: str
     restrictions: list[str] = field(default_factory=list)
-    card: dict[str, Any] | None = None
+    gene: Gene | None = None
     signer: str | None = None
     lineage: list[str] = field(default_factory=list)
 
@@ -51,24 +52,23 @@ class Parent:
 
     @property
     def skill(self) -> str | None:
-        if self.card:
-            return self.card.get("skill")
-        meta = _model_meta(self.path)
-        return meta.get("skill")
+        if self.gene is not None:
+            return self.gene.skill
+        return model_meta(self.path).get("skill")
 
     def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
         """``{tensor name: shape}`` read from the safetensors header(s), without loading any weights."""
-        if self.kind == "gene":
-            return safetensors_shapes(self.path / _ADAPTER_WEIGHTS)
+        if self.gene is not None:
+            return safetensors_shapes(self.path / ADAPTER_WEIGHTS)
         shapes: dict[str, tuple[int, ...]] = {}
         for file in sorted(self.path.glob("*.safetensors")):
             shapes.update(safetensors_shapes(file))
         return shapes
 
     def lora_rank(self) -> int | None:
-        if self.kind != "gene":
+        if self.gene is None:
             return None
-        config = json.loads((self.path / "adapter_config.json").read_text())
+        config = json.loads((self.path / ADAPTER_CONFIG).read_text())
         return int(config.get("r", 0)) or None
 
 
@@ -83,31 +83,9 @@ def safetensors_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
     return {name: tuple(meta["shape"]) for name, meta in header.items() if name != "__metadata__"}
 
 
-def _model_meta(path: Path) -> dict[str, Any]:
-    meta = path / "genehub.json"
-    return json.loads(meta.read_text()) if meta.is_file() else {}
-
-
-def _readme_license(path: Path) -> str | None:
-    # A Hub snapshot states its licence in the README's YAML front matter.
-    readme = path / "README.md"
-    if not readme.is_file():
-        return None
-    text = readme.read_text(encoding="utf-8", errors="replace")
-    if not text.startswith("---"):
-        return None
-    import yaml
-
-    try:
-        front = yaml.safe_load(text.split("---", 2)[1]) or {}
-    except yaml.YAMLError:
-        return None
-    value = front.get("license")
-    return str(value) if value else None
-
-
 def load_parent(ref: Any) -> Parent:
-    """Describe a parent given a path (gene or model directory), a :class:`Parent`, or a verification result.
+    """Describe a parent given a path (gene or model directory), a :class:`Parent`, a
+    :class:`~genehub.gene.Gene`, or a verification result.
 
     A ``(path, genehub.gene.Verification)`` pair counts as an already-verified gene (not verified again).
 
@@ -120,23 +98,16 @@ def load_parent(ref: Any) -> Parent:
     if isinstance(ref, tuple) and len(ref) == 2 and hasattr(ref[1], "signer"):
         ref, signer = ref[0], ref[1].signer
     path = Path(ref)
-    if (path / "gene.json").is_file():
-        from ..gene.card import load_card
-
-        card = load_card(path)
-        lineage = [f"gene:{card['name']}@{card['version']}", card["host"]["repo_id"]]
-        lineage += [p["repo_id"] for p in card["parents"] if p["repo_id"] not in lineage]
-        return Parent(
-            path=path, kind="gene", repo_id=f"gene/{card['name']}", revision=_gene_revision(path),
-            host=dict(card["host"]), license=card["license"]["spdx"],
-            restrictions=list(card["data_use"]["restrictions"]), card=card, signer=signer,
-            lineage=lineage,
-        )
+    if isinstance(ref, Gene) or (path / CARD).is_file():
+        gene = ref if isinstance(ref, Gene) else Gene.load(path)
+        lineage = [f"gene:{gene.name}@{gene.version}", gene.host.repo_id]
+        lineage += [p.repo_id for p in gene.parents if p.repo_id not in lineage]
+        return Parent(path=path, kind="gene", repo_id=f"gene/{gene.name}", revision=gene.digest, host=gene.host,
+                      license=gene.license, restrictions=list(gene.restrictions), gene=gene, signer=signer,
+                      lineage=lineage)
     if (path / "config.json").is_file():
-        from ..hosts import describe_host
-
         info = describe_host(path)
-        meta = _model_meta(path)
+        meta = model_meta(path)
         lineage = [info.repo_id]
         for key in ("parent", "base_model"):
             if meta.get(key) and meta[key] not in lineage:
@@ -144,10 +115,11 @@ def load_parent(ref: Any) -> Parent:
         config = json.loads((path / "config.json").read_text())
         if config.get("_name_or_path") and config["_name_or_path"] not in lineage:
             lineage.append(str(config["_name_or_path"]))
+        data_use = meta.get("data_use")
         return Parent(
-            path=path, kind="model", repo_id=info.repo_id, revision=info.revision, host=info.to_dict(),
-            license=str(meta.get("license") or _readme_license(path) or "NOASSERTION"),
-            restrictions=list(meta.get("data_use", {}).get("restrictions", [])) if isinstance(meta.get("data_use"), dict) else [],
+            path=path, kind="model", repo_id=info.repo_id, revision=info.revision, host=info,
+            license=model_license(path) or "NOASSERTION",
+            restrictions=list(data_use.get("restrictions", [])) if isinstance(data_use, dict) else [],
             lineage=lineage,
         )
     raise NotFoundError(
@@ -155,13 +127,6 @@ def load_parent(ref: Any) -> Parent:
         hint="Pass gene directories (from `genehub extract` or `genehub pull`) or save_pretrained model folders.",
         path=str(path),
     )
-
-
-def _gene_revision(path: Path) -> str:
-    # A gene's identity is the digest of its card, which pins every payload digest in turn.
-    from ..gene.layout import file_digest
-
-    return file_digest(path / "gene.json")
 
 
 def shared_ancestor(parents: list[Parent]) -> str | None:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import UsageError
+from .methods import BreedingMethod, Kind, for_strategy, get_method
 from .parents import Parent, load_parent, shared_ancestor
 
 Goal = Literal["capability_fusion", "skill_enhancement", "modular_specialization", "deficit_repair",
@@ -179,12 +180,12 @@ def measure_conditions(goal: str, recipient: Parent, donors: Sequence[Parent], *
     """Lineage from configs/cards, overlap from homology scores, modularity from the goal."""
     evidence = []
     ancestor = shared_ancestor([recipient, *donors])
-    same_shape = all(d.host.get(k) == recipient.host.get(k) for d in donors
+    same_shape = all(getattr(d.host, k) == getattr(recipient.host, k) for d in donors
                      for k in ("architecture", "hidden_size", "num_layers", "vocab_size", "tokenizer_fingerprint"))
     lineage = "homologous" if ancestor and same_shape else "heterologous"
     evidence.append(f"lineage: {lineage} (shared ancestor {ancestor!r}, same shapes and tokenizer: {same_shape})")
     if overlap is None:
-        scores = [p.card["homology"]["aggregate"] for p in (recipient, *donors) if p.card]
+        scores = [p.gene.homology.aggregate for p in (recipient, *donors) if p.gene is not None]
         if scores:
             overlap = sum(scores) / len(scores)
             evidence.append(f"overlap: {overlap:.2f}, mean homology aggregate of {len(scores)} gene card(s)")
@@ -307,31 +308,42 @@ def _q(path: Any) -> str:
     return shlex.quote(str(path))
 
 
+def _method(strategy: str, kind: Kind) -> BreedingMethod:
+    """The registry's method of ``kind`` that carries out ``strategy``."""
+    method = for_strategy(strategy, kind)
+    if method is None:
+        raise UsageError(f"No {kind} breeding method is registered for the {strategy} strategy.",
+                         hint="Register one whose `strategies` name it (genehub.breeding.register).")
+    return method
+
+
 def _emit(strategy: str, goal: str, rec: Parent, dons: Sequence[Parent], cond: Conditions, *, out: str,
           search: int) -> tuple[str | None, list[str], str | None, list[str]]:
     """``(method, commands, mergekit yaml, notes)`` carrying out ``strategy``."""
     genes = all(d.kind == "gene" for d in dons)
     donors = " ".join(_q(d.path) for d in dons)
-    host = _q(rec.path if rec.kind == "model" else rec.host["repo_id"])
+    host = _q(rec.path if rec.kind == "model" else rec.host.repo_id)
     if strategy in ("ties_dare", "activation_informed", "slerp") and not genes:
-        method = {"ties_dare": "model:dare_ties", "activation_informed": "model:task_arithmetic",
-                  "slerp": "model:slerp"}[strategy]
+        method = _method(strategy, "model")
         parents = f"{_q(rec.path)} {_q(dons[0].path)}" if strategy == "slerp" else donors
-        cmd = f"genehub breed --parents {parents} --method {method} --out {_q(out)}"
-        if strategy != "slerp":
+        cmd = f"genehub breed --parents {parents} --method {method.name} --out {_q(out)}"
+        if "base_model" in method.constraints:
             cmd += f" --base {_q(rec.path)}"
         if strategy == "activation_informed":
             skills = sorted({s for s in (rec.skill, *(d.skill for d in dons)) if s})
             cmd += f" --search {search}" + (f" --skills {' '.join(skills)}" if skills else "")
-        return method, [cmd], mergekit_yaml(method, [d.path for d in dons] if strategy != "slerp" else
-                                           [rec.path, dons[0].path], base=rec.path), []
+        return method.name, [cmd], mergekit_yaml(method.name, [d.path for d in dons] if strategy != "slerp" else
+                                                [rec.path, dons[0].path], base=rec.path), []
     if strategy in ("ties_dare", "activation_informed") and genes:
-        method = "dare_ties" if strategy == "ties_dare" else "ties"
-        cmd = f"genehub breed --parents {donors} --method {method} --host {host} --out {_q(out)}"
+        method = _method(strategy, "adapter")
+        # A gene recipient is merged with the donor genes; a model recipient is the host they plug into.
+        parents = f"{_q(rec.path)} {donors}" if rec.kind == "gene" else donors
+        cmd = f"genehub breed --parents {parents} --method {method.name} --host {host} --out {_q(out)}"
         if strategy == "activation_informed":
             cmd += f" --search {search}"
-        return method, [cmd], None, []
+        return method.name, [cmd], None, []
     if strategy == "lorafication":
+        extract, fold = _method(strategy, "extract"), _method(strategy, "adapter")
         commands, gene_dirs = [], []
         for d in dons:
             if d.kind == "gene":
@@ -340,45 +352,30 @@ def _emit(strategy: str, goal: str, rec: Parent, dons: Sequence[Parent], cond: C
             gene_dir = str(Path(out) / f"gene-{d.skill or d.path.name}")
             gene_dirs.append(gene_dir)
             skill = f" --skill {_q(d.skill)}" if d.skill else " --examples SKILL_EXAMPLES.jsonl"
-            commands.append(f"genehub breed --parents {_q(d.path)} --method extract:lora --base {_q(rec.path)} "
+            commands.append(f"genehub breed --parents {_q(d.path)} --method {extract.name} --base {_q(rec.path)} "
                             f"--out {_q(gene_dir)}{skill}")
         notes = ["for a circuit-localised gene, `genehub extract` (LoRA-fication of the located circuit) "
                  "replaces the whole-delta extraction above"]
         if cond.modularity == "integrated":
             for g in gene_dirs:
-                commands.append(f"genehub breed --parents {_q(g)} --method fold --host {host} "
+                commands.append(f"genehub breed --parents {_q(g)} --method {fold.name} --host {host} "
                                 f"--out {_q(str(Path(out) / ('recipient-with-' + Path(g).name)))}")
         elif len(gene_dirs) > 1:
             notes.append("compose the genes on the recipient with a router (genehub routing)")
-        return "extract:lora", commands, None, notes
+        return extract.name, commands, None, notes
     if strategy == "routing":
-        return None, [], None, [f"compose {len(dons)} gene(s) on {rec.host.get('repo_id')} with a router "
+        return None, [], None, [f"compose {len(dons)} gene(s) on {rec.host.repo_id} with a router "
                                 "(genehub routing); no weights are changed"]
     return None, [], None, ["keep the parents as separate models and combine their outputs (ensemble); "
                             "no weights are changed, provenance and rollback are kept"]
 
 
 def mergekit_yaml(method: str, models: Sequence[Any], *, base: Any, weights: Sequence[float] | None = None,
-                  density: float = 0.5, t: float = 0.5) -> str:
-    """A mergekit configuration (YAML text) equivalent to a ``model:*`` method of the registry."""
+                  density: float | None = None, t: float | None = None) -> str:
+    """The mergekit configuration (YAML text) that ``genehub breed`` runs for a ``model:*`` method."""
     import yaml
 
-    from .methods import get_method
+    from ._models import merge_config
 
-    spec = get_method(method, kind="model")
-    weights = list(weights or [1.0 / len(models) if spec.backend == "linear" else 1.0] * len(models))
-    config: dict[str, Any] = {"merge_method": spec.backend, "dtype": "float32"}
-    if spec.backend == "slerp":
-        config["base_model"] = str(models[0])
-        config["models"] = [{"model": str(m)} for m in models]
-        config["parameters"] = {"t": t}
-    else:
-        config["models"] = []
-        for m, w in zip(models, weights):
-            params: dict[str, Any] = {"weight": w}
-            if spec.param("density"):
-                params["density"] = density
-            config["models"].append({"model": str(m), "parameters": params})
-        if "base_model" in spec.constraints:
-            config["base_model"] = str(base)
+    config = merge_config(get_method(method, kind="model"), models, base=base, weights=weights, density=density, t=t)
     return yaml.safe_dump(config, sort_keys=False)

@@ -7,7 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ._common import add_command, print_json, print_table
+from .._tables import print_table
+from ..breeding import GOALS, list_methods
+from ..breeding.evolve import OBJECTIVES, SearchConfig
+from ..breeding.methods import parameters
+from ._common import add_command, add_json, print_json
 
 
 def register(subparsers: Any) -> None:
@@ -27,12 +31,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", required=True, help="the child's directory")
     p.add_argument("--host", help="host model the genes plug into (gene merges, fold)")
     p.add_argument("--base", help="the parents' common base model (task vectors, extraction)")
-    p.add_argument("--weights", nargs="+", type=float, help="one coefficient per parent")
-    p.add_argument("--density", type=float, help="share of task-vector entries kept (ties, dare_*)")
-    p.add_argument("--t", type=float, help="SLERP position between the two parents")
-    p.add_argument("--rank", type=int, help="LoRA rank of an extracted gene")
-    p.add_argument("--svd-rank", type=int, help="rank of an SVD-merged gene")
-    p.add_argument("--scale", type=float, help="multiplier of a folded gene")
+    for param in parameters().values():  # one flag per parameter name in the registry
+        users = ", ".join(m.name for m in list_methods() if m.param(param.name) is not None)
+        p.add_argument(f"--{param.name.replace('_', '-')}", dest=f"param_{param.name}", type=param.type,
+                       nargs="+" if param.per_parent else None, metavar=param.name.upper(),
+                       help=f"{param.doc}{' (one per parent)' if param.per_parent else ''} [{users}]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", help="the child gene's name")
     p.add_argument("--skill", help="the child's skill (extraction: a zoo skill supplies examples)")
@@ -41,10 +44,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-verify", action="store_true", help="skip signature checks of the parents (your own genes)")
     p.add_argument("--search", type=int, metavar="N", help="evolve the recipe for N trials before breeding")
     p.add_argument("--skills", nargs="+", help="zoo skills whose validation prompts score the search")
-    p.add_argument("--objective", choices=["mean", "min", "pareto"], default="mean",
+    p.add_argument("--objective", choices=OBJECTIVES, default=SearchConfig.objective,
                    help="search objective: mean or min over skills, or one per skill (Pareto front)")
-    p.add_argument("--subsample", type=int, default=48, help="validation prompts per skill per trial")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--subsample", type=int, default=SearchConfig.subsample,
+                   help="validation prompts per skill per trial (default %(default)s)")
+    add_json(p, "print the result as JSON")
 
     p = add_command(
         subparsers, "plan", help="recommend a breeding strategy for a goal and print a plan that runs as is",
@@ -55,8 +59,7 @@ def register(subparsers: Any) -> None:
         ],
         func=_plan,
     )
-    p.add_argument("--goal", required=True, help="capability_fusion, skill_enhancement, modular_specialization, "
-                                                 "deficit_repair or balanced_hybridization")
+    p.add_argument("--goal", required=True, metavar="GOAL", help=", ".join(GOALS))
     p.add_argument("--recipient", required=True, help="the recipient model (or gene)")
     p.add_argument("--donor", action="append", default=[], help="a donor model or gene (repeat)")
     p.add_argument("--budget", help="low, medium, high or compute=SECONDS,inference=X,risk=R")
@@ -66,37 +69,41 @@ def register(subparsers: Any) -> None:
     p.add_argument("--yaml", help="also write the mergekit YAML here (full-model merges)")
     p.add_argument("--record", metavar="MEASURED",
                    help="after running the plan: append its outcome to the ledger, e.g. benefit=0.3,forgetting=0.05")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "print the plan as JSON")
 
     p = add_command(subparsers, "methods", help="list the registered breeding methods",
                     examples=["genehub methods", "genehub methods --kind model --json"], func=_methods)
-    p.add_argument("--kind", choices=["adapter", "model", "extract"])
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--kind", choices=sorted({m.kind for m in list_methods()}))
+    add_json(p, "print the methods as JSON")
 
 
 def _breed(args: argparse.Namespace) -> int:
-    from ..breeding import breed
+    from .. import zoo
+    from ..breeding import BreedConfig, breed
 
-    examples = None
+    params = {name: getattr(args, f"param_{name}") for name in parameters()
+              if getattr(args, f"param_{name}") is not None}
     if args.examples:
-        examples = [json.loads(line) for line in Path(args.examples).read_text().splitlines() if line.strip()]
-    options = dict(host=args.host, base=args.base, weights=args.weights, density=args.density, t=args.t,
-                   rank=args.rank, svd_rank=args.svd_rank, scale=args.scale, seed=args.seed)
+        examples: Any = [json.loads(line) for line in Path(args.examples).read_text().splitlines() if line.strip()]
+    else:  # an extracted gene is measured on its zoo skill's test prompts
+        examples = lambda skill: zoo.split_rows(skill, "test", 64)  # noqa: E731
     evidence = None
     if args.search:
-        from ..breeding.evolve import SearchConfig, evolve
+        from ..breeding.evolve import evolve
 
         result = evolve(args.parents, args.method, SearchConfig(trials=args.search, skills=tuple(args.skills or ()),
                                                                 objective=args.objective, subsample=args.subsample,
                                                                 seed=args.seed),
-                        host=args.host, base=args.base, plots=Path(args.out).with_name(Path(args.out).name + "-search"),
-                        verify=not args.no_verify)
-        options.update(result.best_recipe)
+                        host=args.host, base=args.base, tasks=zoo.search_tasks,
+                        plots=Path(args.out).with_name(Path(args.out).name + "-search"), verify=not args.no_verify)
+        params.update(result.best_recipe)
         evidence = result.evidence()
         print(f"search: best validation {result.best_value:.3f} vs default {result.default_value:.3f}; "
               f"plots in {result.plots_dir}")
-    child = breed(args.parents, args.method, out=args.out, name=args.name, skill=args.skill, examples=examples,
-                  evidence=evidence, sign_key=args.sign, verify=not args.no_verify, **options)
+    config = BreedConfig(out=args.out, params=params, host=args.host, base=args.base, seed=args.seed, name=args.name,
+                         skill=args.skill, examples=examples, evidence=evidence, verify=not args.no_verify,
+                         sign_key=args.sign)
+    child = breed(args.parents, args.method, config)
     if args.json:
         print_json({"path": str(child.path), "kind": child.kind, "method": child.method, "recipe": child.recipe,
                     "scores": child.scores, "host_scores": child.host_scores, "license": child.report.license})

@@ -12,7 +12,8 @@ import os
 import sys
 from typing import Any
 
-from ._common import add_command, add_group, print_json, print_table
+from .._tables import print_table
+from ._common import add_command, add_group, add_json, print_json
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -100,18 +101,18 @@ def _gene_dir(arg: str) -> tuple[str, str | None]:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from ..gene import verify_gene
+    from ..gene import CardView, verify_gene
 
     path, installed_as = _gene_dir(args.dir)
     result = verify_gene(path, trust=_store(args), repo_id=args.repo_id or installed_as)
-    card = result.card
+    card = CardView(result.card)
     if args.json:
         print_json({"ok": True, "signer": result.signer, "fingerprint": result.fingerprint,
-                    "name": card["name"], "version": card["version"], "repo_id": result.repo_id,
+                    "name": card.name, "version": card.version, "repo_id": result.repo_id,
                     "digest": result.digest})
     else:
         bound = f"; signed for {result.repo_id}" if result.repo_id else "; not bound to a repo"
-        print(f"OK {card['name']} {card['version']}: signed by {result.signer} ({result.fingerprint}); "
+        print(f"OK {card.name} {card.version}: signed by {result.signer} ({result.fingerprint}); "
               f"card valid; digests match{bound}")
     return 0
 
@@ -132,26 +133,26 @@ def _card_validate(args: argparse.Namespace) -> int:
 
 
 def _card_show(args: argparse.Namespace) -> int:
-    from ..gene import load_card
+    from ..gene import CardView, load_card
 
-    card = load_card(args.path)
+    card = CardView(load_card(args.path))
     if args.json:
-        print_json(card)
+        print_json(card.card)
         return 0
-    fid = card["fidelity"]["skill"]
+    fid, adapter = card.fidelity, card.adapter
     rows = [
-        {"field": "name", "value": f"{card['name']} {card['version']}"},
-        {"field": "summary", "value": card["summary"]},
-        {"field": "skill", "value": card["skill"]},
-        {"field": "host", "value": f"{card['host']['repo_id']} @ {card['host']['revision']}"},
-        {"field": "parents", "value": ", ".join(f"{p['role']}:{p['repo_id']}" for p in card["parents"])},
-        {"field": "adapter", "value": f"lora r={card['adapter']['rank']} alpha={card['adapter']['alpha']} "
-                                      f"on {','.join(card['adapter']['target_modules'])} layers {card['adapter']['layers']}"},
-        {"field": "homology", "value": f"{card['homology']['method']} aggregate {card['homology']['aggregate']:.3f}"},
-        {"field": "fidelity", "value": f"{card['fidelity']['metric']}: host {fid['host']:.3f} -> gene {fid['gene']:.3f}"
-                                       + (f" (donor {fid['donor']:.3f})" if fid.get("donor") is not None else "")},
-        {"field": "license", "value": f"{card['license']['spdx']} ({card['license']['rule']})"},
-        {"field": "created", "value": f"{card['lineage']['created']} by {card['lineage']['recipe']}"},
+        {"field": "name", "value": f"{card.name} {card.version}"},
+        {"field": "summary", "value": card.summary},
+        {"field": "skill", "value": card.skill},
+        {"field": "host", "value": f"{card.host.repo_id} @ {card.host.revision}"},
+        {"field": "parents", "value": ", ".join(f"{p.role}:{p.repo_id}" for p in card.parents)},
+        {"field": "adapter", "value": f"lora r={adapter.rank} alpha={card.card['adapter']['alpha']} "
+                                      f"on {','.join(adapter.target_modules)} layers {list(adapter.layers)}"},
+        {"field": "homology", "value": f"{card.homology.method} aggregate {card.homology.aggregate:.3f}"},
+        {"field": "fidelity", "value": f"{fid.metric}: host {fid.host:.3f} -> gene {fid.gene:.3f}"
+                                       + (f" (donor {fid.donor:.3f})" if fid.donor is not None else "")},
+        {"field": "license", "value": f"{card.license} ({card.license_rule})"},
+        {"field": "created", "value": f"{card.card['lineage']['created']} by {card.card['lineage']['recipe']}"},
     ]
     print_table(rows, ["field", "value"])
     return 0
@@ -178,7 +179,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--force", action="store_true", help="replace a different key already trusted under NAME")
     _add_store_option(p)
     p = add_command(trust, "list", help="list trusted keys", examples=["genehub trust list --json"], func=_trust_list)
-    p.add_argument("--json", action="store_true")
+    add_json(p)
     _add_store_option(p)
     p = add_command(trust, "remove", help="stop trusting a key", examples=["genehub trust remove bob"], func=_trust_remove)
     p.add_argument("name")
@@ -204,7 +205,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("dir", help="a gene directory, or an installed gene's repo id or name")
     p.add_argument("--repo-id", metavar="OWNER/NAME", default=None,
                    help="also require the gene to be signed for this repo (implied for an installed gene)")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "print the verification as JSON")
     _add_store_option(p)
 
     card = add_group(subparsers, "card", help="check and read gene cards (gene.json)",
@@ -216,4 +217,4 @@ def register(subparsers: Any) -> None:
     p = add_command(card, "show", help="summarise a gene card", examples=["genehub card show ./sort-gene --json"],
                     func=_card_show)
     p.add_argument("path", help="gene directory or gene.json")
-    p.add_argument("--json", action="store_true", help="print the whole card")
+    add_json(p, "print the whole card")

@@ -5,14 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import add_command, print_json, print_table
-
-_REGISTRY_HELP = ("where: `local` (default: GENEHUB_REGISTRY or home_dir()/registry), `hub` (HF_ENDPOINT or "
-                  "huggingface.co, token HF_TOKEN), an http(s) URL of a Hub-compatible endpoint, or a directory")
-
-
-def _add_registry(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--registry", default=None, metavar="WHERE", help=_REGISTRY_HELP)
+from .._tables import print_table
+from ._common import add_command, add_json, add_registry, config_default, print_json
 
 
 def _push(args: argparse.Namespace) -> int:
@@ -27,9 +21,11 @@ def _push(args: argparse.Namespace) -> int:
 def _pull(args: argparse.Namespace) -> int:
     from ..registry import pull
 
-    gene = pull(args.repo_id, host=args.host, registry=args.registry, max_file_bytes=args.max_file_bytes,
-                repair=args.repair)
-    print(f"installed {gene.repo_id}@{gene.revision} ({gene.name} {gene.version}, signed by {gene.signer}) at {gene.path}")
+    installed = pull(args.repo_id, host=args.host, registry=args.registry, max_file_bytes=args.max_file_bytes,
+                     repair=args.repair)
+    gene = installed.gene
+    print(f"installed {installed.repo_id}@{installed.revision} ({gene.name} {gene.version}, signed by "
+          f"{installed.signer}) at {installed.path}")
     return 0
 
 
@@ -66,8 +62,8 @@ def _list(args: argparse.Namespace) -> int:
 def _remove(args: argparse.Namespace) -> int:
     from ..registry import remove
 
-    gene = remove(args.name)
-    print(f"removed {gene.repo_id} ({gene.name} {gene.version})")
+    removed = remove(args.name)
+    print(f"removed {removed.repo_id} ({removed.name} {removed.version})")
     return 0
 
 
@@ -79,7 +75,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("dir", help="the signed gene directory")
     p.add_argument("repo_id", help="OWNER/NAME")
     p.add_argument("--message", default=None, help="commit message (default names the gene and version)")
-    _add_registry(p)
+    add_registry(p)
 
     p = add_command(subparsers, "pull", help="download, verify and install a gene", func=_pull,
                     examples=["genehub pull me/sort-gene", "genehub pull me/sort-gene@v0.1.0 --host ./host",
@@ -87,12 +83,13 @@ def register(subparsers: Any) -> None:
                               "genehub pull me/sort-gene --registry https://hub.example.org"])
     p.add_argument("repo_id", help="OWNER/NAME or OWNER/NAME@REVISION (branch, tag or commit)")
     p.add_argument("--host", default=None, help="a host model directory the gene must fit")
-    p.add_argument("--max-file-bytes", type=int, default=None,
-                   help="refuse files larger than this (default GENEHUB_MAX_FILE_BYTES or 1 GiB)")
+    config_default(p.add_argument("--max-file-bytes", type=int, default=None,
+                                  help="refuse files larger than this many bytes (GENEHUB_MAX_FILE_BYTES changes "
+                                       "the default)"), "genehub.registry.safety:DEFAULT_MAX_FILE_BYTES")
     p.add_argument("--repair", action="store_true",
                    help="replace an installed copy that no longer verifies (after verifying the new one) "
                         "and drop corrupted Hub-cache copies of the repo")
-    _add_registry(p)
+    add_registry(p)
 
     p = add_command(subparsers, "search", help="find genes by text, host, skill and licence", func=_search,
                     examples=["genehub search", "genehub search sort --license apache-2.0",
@@ -101,17 +98,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", default=None, help="host repo id, or a host directory the gene must fit")
     p.add_argument("--skill", default=None)
     p.add_argument("--license", default=None, help="SPDX id")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    _add_registry(p)
+    add_json(p)
+    add_registry(p)
 
     p = add_command(subparsers, "info", help="show a gene repo: revision, tags, files, card facts", func=_info,
                     examples=["genehub info me/sort-gene"])
     p.add_argument("repo_id")
-    _add_registry(p)
+    add_registry(p)
 
     p = add_command(subparsers, "list", help="list installed genes", func=_list,
                     examples=["genehub list", "genehub list --json"])
-    p.add_argument("--json", action="store_true", help="print JSON")
+    add_json(p)
 
     p = add_command(subparsers, "remove", help="uninstall a gene", func=_remove,
                     examples=["genehub remove me/sort-gene", "genehub remove sort-gene"])

@@ -11,16 +11,16 @@ import argparse
 import sys
 from typing import Any
 
-from ._common import add_command, add_group, print_json, print_table
+from .._tables import print_table
+from ._common import add_command, add_group, add_json, config_default, print_json
 
 
 def _router_train(args: argparse.Namespace) -> int:
     from ..routing import Router
+    from ..zoo import none_prompts
 
-    options = {"threshold": args.threshold, "seed": args.seed}
-    if args.layer is not None:
-        options["layer"] = args.layer
-    router = Router.train(args.host, args.genes, **options)
+    options = {k: getattr(args, k) for k in ("threshold", "layer", "seed") if getattr(args, k) is not None}
+    router = Router.train(args.host, args.genes, none_prompts=none_prompts, **options)
     out = router.save(args.out)
     acc = router.accuracy["validation"]
     print(f"router for {', '.join(router.gene_names)} (+ none) written to {out}")
@@ -78,10 +78,11 @@ def _read_prompts(args: argparse.Namespace) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     from ..routing import compose
+    from ..zoo import none_prompts
 
     prompts = _read_prompts(args)
     comp = compose(args.host, args.genes, args.router, mode="topk" if args.top_k > 1 else "top1",
-                   top_k=max(args.top_k, 1), engine=args.engine)
+                   top_k=max(args.top_k, 1), engine=args.engine, none_prompts=none_prompts)
     rows: list[dict[str, Any]] = []
     for start in range(0, len(prompts), args.batch_size):
         for g in comp.generate(prompts[start:start + args.batch_size], max_new_tokens=args.max_new_tokens):
@@ -106,15 +107,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", required=True, help="host model directory")
     p.add_argument("--genes", nargs="+", required=True, metavar="GENE_DIR", help="gene directories")
     p.add_argument("--out", required=True, help="router directory to write")
-    p.add_argument("--threshold", type=float, default=0.5, help="minimum confidence to express a gene (0.5)")
+    config_default(p.add_argument("--threshold", type=float, help="minimum confidence to express a gene"),
+                   "genehub.routing.config:RouterConfig.threshold")
     p.add_argument("--layer", type=int, default=None,
                    help="host layer whose hidden states are the features (default: three quarters up); at or below "
                         "the first decoder block any gene adapts, compositions route inside their forward pass")
-    p.add_argument("--seed", type=int, default=0)
+    config_default(p.add_argument("--seed", type=int, help="seeds the split and the head"),
+                   "genehub.routing.config:RouterConfig.seed")
     p = add_command(group, "show", help="show a router's host, genes, classes and accuracy", func=_router_show,
                     examples=["genehub router show ./router", "genehub router show ./router --json"])
     p.add_argument("router", help="router directory")
-    p.add_argument("--json", action="store_true")
+    add_json(p, "print the router's config as JSON")
     p = add_command(group, "sign", help="sign a router directory (writes router.sig)", func=_router_sign,
                     examples=["genehub router sign ./router --key me"])
     p.add_argument("router", help="router directory")
@@ -140,4 +143,4 @@ def register(subparsers: Any) -> None:
                         "fused when it can run the genes); same outputs")
     p.add_argument("--max-new-tokens", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--json", action="store_true", help="print rows with the routing probabilities as JSON")
+    add_json(p, "print rows with the routing probabilities as JSON")

@@ -17,6 +17,7 @@ from ._common import add_command, add_group
 def _serve(args: argparse.Namespace) -> int:
     from ..errors import UsageError
     from ..serve import LocalBackend, ServeConfig, VllmFront, create_app, run
+    from ..zoo import none_prompts
 
     token = args.admin_token or os.environ.get("GENEHUB_ADMIN_TOKEN") or None
     config = ServeConfig(name=args.name, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
@@ -25,13 +26,13 @@ def _serve(args: argparse.Namespace) -> int:
         if not args.upstream:
             raise UsageError("--backend vllm needs --upstream URL.", hint="Pass the URL vLLM listens on.")
         backend: Any = VllmFront.load(args.upstream, args.host, args.genes, args.router, config=config,
-                                      base_model=args.base_model)
+                                      base_model=args.base_model, none_prompts=none_prompts)
         where = f"in front of {args.upstream} (base model {backend.base_model})"
     else:
         if args.upstream:
             raise UsageError("--upstream is for --backend vllm.", hint="Drop --upstream, or add --backend vllm.")
         backend = LocalBackend.load(args.host, args.genes, args.router, config=config, engine=args.engine,
-                                    verify=args.verify)
+                                    verify=args.verify, none_prompts=none_prompts)
         where = f"on genehub's {backend.comp.active_engine} engine"
     print(f"genehub serve: {backend.name} with {', '.join(backend.genes)} {where}, "
           f"at http://{args.bind}:{args.port}/v1 (admin {'on' if token else 'off'}); Ctrl+C stops it.")

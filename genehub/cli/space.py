@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import add_command
+from ._common import add_command, add_registry, config_default
 
 
 def register(subparsers: Any) -> None:
@@ -22,16 +22,15 @@ def register(subparsers: Any) -> None:
         ],
         func=_run,
     )
-    parser.add_argument("--registry", default=None,
-                        help="a folder of genes, a local registry folder, `hub`, or a Hub endpoint URL "
-                             "(default: the local registry)")
+    add_registry(parser)
     parser.add_argument("--host", action="append", default=[], dest="hosts", metavar="DIR",
                         help="a host model directory to offer in Try (repeatable)")
     parser.add_argument("--zoo", default=None, help="also offer the zoo's hosts of this preset (tiny, demo)")
     parser.add_argument("--trust", default=None, help="trust store folder (default: genehub's)")
     parser.add_argument("--server-name", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free)")
-    parser.add_argument("--max-new-tokens", type=int, default=16, help="greedy generation length in Try")
+    config_default(parser.add_argument("--max-new-tokens", type=int, help="greedy generation length in Try"),
+                   "genehub.space.config:SpaceConfig.max_new_tokens")
     parser.add_argument("--export", default=None, metavar="DIR",
                         help="instead of running it, write the Space (app, card, requirements and genehub itself) "
                              "to DIR, ready to upload to Hugging Face Spaces")
@@ -47,8 +46,9 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from ..space import SpaceConfig, create_app
 
-    config = SpaceConfig(registry=args.registry, hosts=list(args.hosts), zoo=args.zoo, trust=args.trust,
-                         max_new_tokens=args.max_new_tokens)
+    config = SpaceConfig(registry=args.registry, hosts=list(args.hosts), zoo=args.zoo, trust=args.trust)
+    if args.max_new_tokens is not None:
+        config.max_new_tokens = args.max_new_tokens
     demo = create_app(config)
     print(f"genehub space: genes from {config.registry or 'the local registry'}; press Ctrl+C to stop.")
     demo.launch(server_name=args.server_name, server_port=args.port, ssr_mode=False)

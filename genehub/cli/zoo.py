@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import add_command, add_group, print_table
+from .._tables import print_table
+from ._common import add_command, add_group
 
 
 def register(subparsers: Any) -> None:
@@ -14,7 +15,7 @@ def register(subparsers: Any) -> None:
     build = add_command(group, "build", help="build (or reuse the cached) zoo and print its accuracies",
                         examples=["genehub zoo build --preset demo", "genehub zoo build --preset tiny --out ./zoo --force"],
                         func=_build)
-    build.add_argument("--preset", default="demo", help="tiny (tests, <1 min) or demo (a few minutes); default demo")
+    build.add_argument("--preset", default="demo", help="tiny (tests, <1 min) or demo (a few minutes); default %(default)s")
     build.add_argument("--out", help="directory to build into (default: the cache, keyed by the recipe)")
     build.add_argument("--force", action="store_true", help="rebuild even if a cached build exists")
     add_command(group, "skills", help="list the synthetic skills and their prompt templates",

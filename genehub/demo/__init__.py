@@ -10,6 +10,7 @@ every skill. Every number it prints is measured in the run.
     PosixPath('demo-output/report.md')
 """
 
-from .run import DemoConfig, DemoResult, run_demo
+from .report import DemoResult
+from .run import DemoConfig, run_demo
 
 __all__ = ["DemoConfig", "DemoResult", "run_demo"]

@@ -1,26 +1,29 @@
-"""The demo's report: one table printed and written as Markdown, and PNG plots beside it."""
+"""The demo's report: its tables (printed and as Markdown in report.md), results.json and PNG plots."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._tables import markdown_table, print_table
 
-def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """Rows as a GitHub-flavoured Markdown table (floats with 3 decimals, None as '-')."""
-    if not rows:
-        return "(nothing)\n"
-    columns = list(columns or rows[0].keys())
 
-    def fmt(v: Any) -> str:
-        if v is None:
-            return "-"
-        return f"{v:.3f}" if isinstance(v, float) else str(v)
+@dataclass
+class DemoResult:
+    """What the demo measured, and where it wrote it."""
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    out: Path
+    accuracy: dict[str, dict[str, float]]
+    routing_accuracy: float
+    routing_accuracy_heldout: float
+    gene_sizes: dict[str, int]
+    timings: dict[str, float]
+    report: Path
+    plots: dict[str, Path] = field(default_factory=dict)
+    space_command: str = ""
 
 
 def _pyplot():
@@ -90,3 +93,69 @@ def plot_confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]], path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def write_outputs(out: Path, zoo: Any, skills: list[str], measured: dict[str, Any], installed: dict[str, Path],
+                  timings: dict[str, float], *, registry_spec: str) -> DemoResult:
+    """Print the tables, write report.md, results.json and the plots into ``out``; returns what was written."""
+    from ..gene import ADAPTER_WEIGHTS, Gene
+
+    acc = measured["accuracy"]
+    models = list(acc)
+    all_skills = list(acc["host"])
+    rows = [{"skill": s, **{m: acc[m][s] for m in models}} for s in all_skills]
+    genes = {skill: Gene.load(path) for skill, path in installed.items()}
+    sizes = {skill: (path / ADAPTER_WEIGHTS).stat().st_size for skill, path in installed.items()}
+    gene_rows = [{"gene": genes[s].name, "skill": s, "adapter bytes": sizes[s],
+                  "layers": ",".join(map(str, genes[s].adapter.layers)),
+                  "homology": genes[s].homology.aggregate, "host": acc["host"][s],
+                  "donor": acc[f"donor-{s}"][s], "gene alone": acc[f"gene-{s}"][s],
+                  "composition": acc["composition"][s]} for s in skills]
+    time_rows = [{"stage": k, "seconds": v} for k, v in timings.items()] + [
+        {"stage": "total", "seconds": round(sum(timings.values()), 2)}]
+
+    print()
+    print("Held-out exact-match accuracy per skill (rows: skills; columns: models)")
+    print_table(rows, ["skill", *models])
+    print()
+    print(f"Routing accuracy: {measured['routing_accuracy']:.3f} on all test prompts, "
+          f"{measured['routing_accuracy_heldout']:.3f} on prompts written with held-out templates")
+    print()
+    print_table(gene_rows)
+    print()
+    print_table(time_rows)
+
+    plots_dir = out / "plots"
+    plots_dir.mkdir(exist_ok=True)
+    homology = {genes[s].name: [(p["layer"], p["pca_cosine"]) for p in genes[s].homology.per_layer]
+                for s in skills}
+    plots = {
+        "accuracy": plot_accuracy_bars(acc, plots_dir / "accuracy.png"),
+        "homology": plot_homology(homology, plots_dir / "homology.png"),
+        "confusion": plot_confusion(measured["confusion"]["labels"], measured["confusion"]["matrix"],
+                                    plots_dir / "router-confusion.png"),
+    }
+    space = f"genehub space --registry {registry_spec} --trust {out / 'config' / 'trust'} --zoo {zoo.preset}"
+    report = out / "report.md"
+    report.write_text(
+        f"# genehub demo ({zoo.preset} preset)\n\nEvery number was measured in this run.\n\n"
+        "## Held-out accuracy per skill\n\n" + markdown_table(rows, ["skill", *models]) +
+        f"\n![accuracy](plots/accuracy.png)\n\n## Routing\n\nRouting accuracy {measured['routing_accuracy']:.3f} "
+        f"on all test prompts, {measured['routing_accuracy_heldout']:.3f} on held-out templates.\n\n"
+        "![confusion](plots/router-confusion.png)\n\n## Genes\n\n" + markdown_table(gene_rows) +
+        "\n![homology](plots/homology.png)\n\n## Sample outputs of the composition\n\n" +
+        markdown_table(measured["samples"]) + "\n## Where the time went\n\n" + markdown_table(time_rows) +
+        f"\n## Try it\n\n```bash\n{space}\n```\n"
+    )
+    (out / "results.json").write_text(json.dumps(
+        {"preset": zoo.preset, "accuracy": acc, "routing_accuracy": measured["routing_accuracy"],
+         "routing_accuracy_heldout": measured["routing_accuracy_heldout"], "confusion": measured["confusion"],
+         "gene_sizes": {genes[s].name: sizes[s] for s in skills}, "timings": timings,
+         "samples": measured["samples"]}, indent=2) + "\n")
+    print()
+    print(f"Report: {report}")
+    print(f"Open the Space on what the demo built:\n  {space}")
+    return DemoResult(out=out, accuracy=acc, routing_accuracy=measured["routing_accuracy"],
+                      routing_accuracy_heldout=measured["routing_accuracy_heldout"],
+                      gene_sizes={genes[s].name: sizes[s] for s in skills}, timings=timings, report=report,
+                      plots=plots, space_command=space)

@@ -6,11 +6,12 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .report import DemoResult, write_outputs
 
 DEMO_KEY = "genehub-demo"
 DEMO_OWNER = "genehub-demo"
@@ -37,21 +38,6 @@ class DemoConfig:
     steps: int | None = None
     seed: int = 0
     progress: bool = True
-
-
-@dataclass
-class DemoResult:
-    """What the demo measured, and where it wrote it."""
-
-    out: Path
-    accuracy: dict[str, dict[str, float]]
-    routing_accuracy: float
-    routing_accuracy_heldout: float
-    gene_sizes: dict[str, int]
-    timings: dict[str, float]
-    report: Path
-    plots: dict[str, Path] = field(default_factory=dict)
-    space_command: str = ""
 
 
 class _Clock:
@@ -102,8 +88,8 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
             extract_config = ExtractConfig(seed=config.seed, progress=config.progress)
             if config.steps is not None:
                 extract_config.steps = config.steps
-            genes_src[skill] = Path(extract(zoo.donors[skill], zoo.host, skill, out / "genes-built" / skill,
-                                            config=extract_config))
+            genes_src[skill] = Path(extract(zoo.donors[skill], zoo.host, zoo_lib.skill_data(skill),
+                                            out / "genes-built" / skill, config=extract_config))
 
     with clock.stage("sign"):
         keys_dir = out / "config" / "keys"
@@ -123,7 +109,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
 
     with clock.stage("search"):
         hits = search(registry=registry)
-        _say("search: " + ", ".join(f"{h.repo_id} [{h.skill}]" for h in hits))
+        _say("search: " + ", ".join(f"{h.repo_id} [{h.card.skill}]" for h in hits))
 
     store = GeneStore(out / "genes")
     installed: dict[str, Path] = {}
@@ -134,8 +120,8 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
         _say(f"pulled and verified {len(installed)} genes into {store.root}")
 
     with clock.stage("router"):
-        # "none" (the default): what the host already does without a gene, every other host skill.
-        router = Router.train(zoo.host, list(installed.values()), seed=config.seed)
+        # "none": what the host already does without a gene, every other host skill.
+        router = Router.train(zoo.host, list(installed.values()), none_prompts=zoo_lib.none_prompts, seed=config.seed)
         router.save(out / "router")
     with clock.stage("compose"):
         composition = compose(zoo.host, list(installed.values()), router)
@@ -143,17 +129,17 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     with clock.stage("evaluate"):
         measured = _evaluate(zoo, skills, composition, installed)
 
-    from . import _write
-
-    return _write.write_outputs(out, zoo, skills, measured, installed, clock.timings, registry_spec=str(out / "registry")
-                                if config.registry is None else config.registry)
+    return write_outputs(out, zoo, skills, measured, installed, clock.timings,
+                         registry_spec=str(out / "registry") if config.registry is None else config.registry)
 
 
 def _evaluate(zoo: Any, skills: list[str], composition: Any, installed: dict[str, Path]) -> dict[str, Any]:
     """Held-out accuracy of host, donors, each gene alone and the composition, plus routing accuracy."""
-    from ..gene import load_card
+    from ..gene import Gene
     from ..hosts import load_host
-    from ..zoo import HOST_SKILLS, accuracy, exact_match
+    from ..routing import adapter_name
+    from ..evaluate import accuracy, exact_match
+    from ..zoo import HOST_SKILLS
 
     tests = zoo.test_sets(tuple(dict.fromkeys([*HOST_SKILLS, *skills])))
     rows = {s: list(ds) for s, ds in tests.items()}
@@ -164,7 +150,7 @@ def _evaluate(zoo: Any, skills: list[str], composition: Any, installed: dict[str
         donor, _ = load_host(zoo.donors[skill])
         acc[f"donor-{skill}"] = {s: accuracy(donor, tok, r) for s, r in rows.items()}
         del donor
-    names = {skill: load_card(path)["name"] for skill, path in installed.items()}
+    names = {skill: adapter_name(Gene.load(path)) for skill, path in installed.items()}
     model = composition.model
     for skill in skills:
         acc[f"gene-{skill}"] = {s: sum(exact_match(model, tok, r, adapter_names=[names[skill]] * len(r))) / len(r)

@@ -12,8 +12,9 @@ A gene is a plain PEFT adapter directory plus a card, a Hub README, router examp
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
+
+from .._digest import dir_digest, file_digest
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -26,15 +27,11 @@ SIGNATURE = "gene.sig"
 DIGESTED_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS, EXAMPLES)
 #: Every file a complete gene has besides its signature.
 GENE_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS, CARD, README, EXAMPLES)
+#: What pins a gene's behaviour exactly: its card (which records the payload digests) and the payload.
+PINNED_FILES = (CARD, ADAPTER_CONFIG, ADAPTER_WEIGHTS, EXAMPLES)
 
-
-def file_digest(path: str | Path) -> str:
-    """``sha256:<hex>`` of one file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
+__all__ = ["ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "CARD", "DIGESTED_FILES", "EXAMPLES", "GENE_FILES", "PINNED_FILES",
+           "README", "SIGNATURE", "digest_mismatches", "dir_digest", "file_digest", "file_digests"]
 
 
 def file_digests(gene_dir: str | Path, names: tuple[str, ...] = DIGESTED_FILES) -> dict[str, str]:

@@ -12,12 +12,13 @@ Example:
     >>> from genehub import zoo
     >>> from genehub.lorafy import ExtractConfig, extract
     >>> z = zoo.build("tiny")
-    >>> gene = extract(z.donors["sort"], z.host, "sort", "genes/sort", ExtractConfig(steps=300))
+    >>> gene = extract(z.donors["sort"], z.host, zoo.skill_data("sort"), "genes/sort", ExtractConfig(steps=300))
 """
 
 from __future__ import annotations
 
-from ._data import SkillData, load_skill_data
+from ._data import SkillData, SkillLibrary, load_skill_data
+from ._model import block_linears
 from .circuit import Circuit, Component, locate_circuit
 from .distill import DistillConfig, distill, lora_model
 from .extract import METHODS, ExtractConfig, extract
@@ -27,6 +28,6 @@ from .svd import svd_gene, svd_lora
 
 __all__ = [
     "METHODS", "Circuit", "Component", "DistillConfig", "ExtractConfig", "Fidelity", "Homology", "ReadingVectors",
-    "SkillData", "causal_check", "compare", "distill", "extract", "load_skill_data", "locate_circuit", "lora_model",
-    "measure_fidelity", "reading_vectors", "score_homology", "svd_gene", "svd_lora",
+    "SkillData", "SkillLibrary", "block_linears", "causal_check", "compare", "distill", "extract", "load_skill_data",
+    "locate_circuit", "lora_model", "measure_fidelity", "reading_vectors", "score_homology", "svd_gene", "svd_lora",
 ]

@@ -2,18 +2,21 @@
 
 A skill is given as a ``datasets.DatasetDict`` (or a ``Dataset``), a folder written by
 ``save_to_disk``, a ``.jsonl``/``.json``/``.parquet`` file (split by its ``split`` column, or 80/10/10
-when it has none), a folder of ``train``/``validation``/``test`` files, or, as a convenience, the name
-of a zoo skill. Other skills (for the preservation term, the contrast prompts and the fidelity table)
-default to the zoo's skills, which are plain text any tokenizer can read.
+when it has none), a folder of ``train``/``validation``/``test`` files, or the name of a skill in a
+:class:`SkillLibrary`. The other skills a gene must leave alone (the preservation term, the contrast
+prompts and the fidelity table) come from a library too: genehub's zoo is one
+(``genehub.zoo.LIBRARY``, plain-text skills any tokenizer reads).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import NotFoundError, UsageError
 
@@ -21,13 +24,37 @@ SPLITS = ("train", "validation", "test")
 Rows = list[dict[str, Any]]
 
 
+class SkillLibrary(Protocol):
+    """Skills besides the one being extracted: what a gene must leave alone and what it is contrasted with.
+
+    Attributes:
+        names: every skill the library has.
+        preserve: the skills a gene must leave alone when the caller names none (a host's skills).
+        general: the skills to contrast with when there is nothing to preserve.
+    """
+
+    names: tuple[str, ...]
+    preserve: tuple[str, ...]
+    general: tuple[str, ...]
+
+    def rows(self, name: str, split: str, n: int) -> Rows:
+        """``n`` prompt/answer rows of one split of skill ``name`` (raises UsageError for an unknown skill)."""
+        ...
+
+    def contrast_pairs(self, skill: str, others: Sequence[str], n: int, *, seed: int = 0
+                       ) -> tuple[list[str], list[str]] | None:
+        """``n`` prompt pairs asking for ``skill`` and for one of ``others`` and differing in nothing else,
+        or None when the library cannot match them (paired validation prompts are used instead)."""
+        ...
+
+
 @dataclass
 class SkillData:
-    """One skill's rows per split. ``zoo`` is True when it is a zoo skill (other skills then come from the zoo)."""
+    """One skill's rows per split, and the library it comes from (None for the user's own data)."""
 
     name: str
     splits: dict[str, Rows]
-    zoo: bool = False
+    library: SkillLibrary | None = None
 
     def rows(self, split: str, n: int | None = None) -> Rows:
         rows = self.splits.get(split) or []
@@ -67,28 +94,30 @@ def _read_file(path: Path) -> Rows:
     return _rows(load_dataset(kind, data_files=str(path), split="train"))
 
 
-def load_skill_data(source: Any, *, name: str | None = None, n_zoo: int = 32768) -> SkillData:
+def load_skill_data(source: Any, *, name: str | None = None, library: SkillLibrary | None = None,
+                    n_library: int = 32768) -> SkillData:
     """Read the skill's data from ``source`` (see the module docstring) into train/validation/test rows.
 
     Args:
-        source: a ``DatasetDict``/``Dataset``, a path, or a zoo skill name.
-        name: the skill's name for the card (default: the zoo name, or the file/folder name).
-        n_zoo: train rows for a zoo skill (generated, so plenty: a gene distilled from a few hundred
-            words memorises them instead of learning the skill, and 3000 steps of 32 rows from 4096 reached
-            0.86 on the demo sort donor's templates against 0.90 from 32768); validation has 128, test 1000 (half
-            of it on held-out templates; with 200, one prompt moved a seen-template figure by 1 point).
+        source: a ``SkillData`` (returned as it is), a ``DatasetDict``/``Dataset``, a path, or the name of
+            a skill in ``library``.
+        name: the skill's name for the card (default: the library's name, or the file/folder name).
+        library: where a skill given by name comes from (e.g. ``genehub.zoo.LIBRARY``).
+        n_library: train rows for a library skill (generated, so plenty: a gene distilled from a few
+            hundred words memorises them instead of learning the skill); validation has 128, test 1000
+            (half of it on held-out templates). bench/NOTES.md has the measurements behind these sizes.
 
     Raises:
-        NotFoundError: a path that does not exist and is no zoo skill.
+        NotFoundError: a path that does not exist and is no skill of ``library``.
         UsageError: data without prompt/answer columns or without a train split.
     """
     from datasets import Dataset, DatasetDict
 
-    from ..zoo import skills as zoo_skills
-
-    if isinstance(source, str) and source in zoo_skills.SKILLS and not Path(source).exists():
-        splits = zoo_skills.skill_splits(source, n_train=n_zoo, n_validation=128, n_test=1000)
-        return SkillData(name or source, {s: _rows(splits[s]) for s in SPLITS}, zoo=True)
+    if isinstance(source, SkillData):
+        return dataclasses.replace(source, name=name) if name else source
+    if isinstance(source, str) and library is not None and source in library.names and not Path(source).exists():
+        sizes = {"train": n_library, "validation": 128, "test": 1000}
+        return SkillData(name or source, {s: _rows(library.rows(source, s, n)) for s, n in sizes.items()}, library)
     if isinstance(source, DatasetDict):
         splits = {s: _rows(source[s]) for s in SPLITS if s in source}
         label = name or "skill"
@@ -111,9 +140,10 @@ def load_skill_data(source: Any, *, name: str | None = None, n_zoo: int = 32768)
                 if files:
                     splits[split] = _read_file(files[0])
         else:
-            raise NotFoundError(f"No skill data at {source!r} (not a file, a folder or a zoo skill).",
-                                hint=f"Pass a .jsonl/.parquet file, a dataset folder, or one of the zoo skills: "
-                                     f"{', '.join(zoo_skills.SKILLS)}.", path=str(source))
+            known = f"one of the library's skills: {', '.join(library.names)}" if library is not None else \
+                "a zoo skill as genehub.zoo.skill_data(NAME)"
+            raise NotFoundError(f"No skill data at {source!r} (not a file, a folder or a skill of a library).",
+                                hint=f"Pass a .jsonl/.parquet file, a dataset folder, or {known}.", path=str(source))
     if not splits.get("train"):
         raise UsageError(f"The skill data {label!r} has no train rows.",
                          hint="Give train/validation/test splits (or one file that genehub splits 80/10/10).")
@@ -121,28 +151,25 @@ def load_skill_data(source: Any, *, name: str | None = None, n_zoo: int = 32768)
         splits["validation"] = splits["train"][: max(1, len(splits["train"]) // 8)]
     if not splits.get("test"):
         splits["test"] = splits["validation"]
-    return SkillData(_slug(label), splits, zoo=False)
+    return SkillData(_slug(label), splits)
 
 
-def other_skills(skill: SkillData, names: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """The zoo skills the gene must leave alone: ``names``, or every host skill except this one."""
-    from ..zoo import skills as zoo_skills
+def other_skills(skill: SkillData, library: SkillLibrary, names: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The library's skills the gene must leave alone: ``names``, or the library's default, except this one.
 
-    chosen = names if names is not None else zoo_skills.HOST_SKILLS
-    for n in chosen:
-        zoo_skills.get_skill(n)
+    Raises:
+        UsageError: a name the library does not have.
+    """
+    chosen = tuple(names) if names is not None else library.preserve
+    unknown = [n for n in chosen if n not in library.names]
+    if unknown:
+        raise UsageError(f"Unknown skill {unknown[0]!r}.", hint=f"Choose one of: {', '.join(library.names)}.")
     return tuple(n for n in chosen if n != skill.name)
 
 
-def zoo_rows(names: tuple[str, ...], split: str, n_per_skill: int) -> dict[str, Rows]:
-    """``{skill: rows}`` of zoo skills' ``split`` (validation/test rows never overlap with train)."""
-    from ..zoo import skills as zoo_skills
-
-    out = {}
-    for n in names:
-        splits = zoo_skills.skill_splits(n, n_train=n_per_skill, n_validation=n_per_skill, n_test=n_per_skill)
-        out[n] = _rows(splits[split])
-    return out
+def library_rows(library: SkillLibrary, names: Sequence[str], split: str, n_per_skill: int) -> dict[str, Rows]:
+    """``{skill: rows}`` of the library skills' ``split`` (validation/test rows never overlap with train)."""
+    return {n: _rows(library.rows(n, split, n_per_skill)) for n in names}
 
 
 def interleave(groups: dict[str, Rows]) -> Rows:
@@ -154,31 +181,19 @@ def interleave(groups: dict[str, Rows]) -> Rows:
     return out
 
 
-def contrast_pairs(skill: SkillData, contrast_skills: tuple[str, ...], n: int, *, seed: int = 0) -> tuple[list[str], list[str]]:
+def contrast_pairs(skill: SkillData, library: SkillLibrary, contrast_skills: Sequence[str], n: int, *,
+                   seed: int = 0) -> tuple[list[str], list[str]]:
     """``(skill_prompts, contrast_prompts)``: ``n`` pairs that differ only in which skill they ask for.
 
-    For a zoo skill each pair fills the same template slot (``"S:{x}="`` vs ``"C:{x}="``, ``"sort {x}:"``
-    vs ``"copy {x}:"``) with the same word, so the pair's difference is the skill and nothing else. For
-    other data, validation prompts are paired in order with other skills' prompts.
+    For a skill of the library, the library pairs them (the zoo fills the same template slot with the
+    same word, so the pair's difference is the skill and nothing else). For other data, validation
+    prompts are paired in order with the contrast skills' prompts.
     """
-    from ..zoo import skills as zoo_skills
-
-    if skill.zoo:
-        own = zoo_skills.get_skill(skill.name)
-        rng = random.Random(seed + 7)
-        fields = set(re.findall(r"{(\w+)}", own.templates[0]))
-        pool = [zoo_skills.get_skill(s) for s in contrast_skills
-                if set(re.findall(r"{(\w+)}", zoo_skills.get_skill(s).templates[0])) == fields
-                and len(zoo_skills.get_skill(s).templates) == len(own.templates)]
-        if pool:
-            left, right = [], []
-            for i in range(n):
-                values, _ = own.make(rng)
-                j = rng.randrange(len(own.templates))
-                left.append(own.templates[j].format(**values))
-                right.append(pool[i % len(pool)].templates[j].format(**values))
-            return left, right
+    if skill.library is library:
+        matched = library.contrast_pairs(skill.name, contrast_skills, n, seed=seed)
+        if matched is not None:
+            return matched
     prompts = [r["prompt"] for r in skill.rows("validation", n)]
-    others = [r["prompt"] for r in interleave(zoo_rows(contrast_skills, "validation", n))]
+    others = [r["prompt"] for r in interleave(library_rows(library, contrast_skills, "validation", n))]
     k = min(len(prompts), len(others))
     return prompts[:k], others[:k]

@@ -78,6 +78,12 @@ def linear_modules(model: Any, components: Iterable[ComponentKey], *,
     return names
 
 
+def block_linears(model: Any) -> dict[str, ComponentKey]:
+    """``{qualified name: (layer, kind)}`` of every linear layer in the decoder's attention and MLP blocks,
+    in the model's order: what a LoRA can adapt, found from the architecture rather than from names."""
+    return {name: key for key in all_components(model) for name in linear_modules(model, [key])}
+
+
 def _is_linear(module: torch.nn.Module) -> bool:
     return isinstance(module, torch.nn.Linear) or type(module).__name__ == "Conv1D"
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from ..errors import ExtractionError
-from ..zoo.evaluate import encode_pairs
+from ..evaluate import encode_pairs
 from ._model import ComponentKey, all_components, answer_logprob, capture, patch
 
 log = logging.getLogger(__name__)

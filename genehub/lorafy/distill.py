@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ..zoo.evaluate import encode_pairs
+from ..evaluate import encode_pairs
 
 
 @dataclass

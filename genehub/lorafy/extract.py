@@ -1,13 +1,12 @@
 """LoRA-fication, end to end: circuit -> homology -> gene (distilled or SVD) -> fidelity -> gene directory.
 
     >>> from genehub.lorafy import ExtractConfig, extract
-    >>> extract(z.donors["sort"], z.host, "sort", "genes/sort", ExtractConfig(rank=8, steps=300))
+    >>> extract(z.donors["sort"], z.host, zoo.skill_data("sort"), "genes/sort", ExtractConfig(rank=8, steps=300))
     PosixPath('genes/sort')
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -17,8 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ExtractionError
-from ..zoo.skills import GENERAL_SKILLS
-from ._data import SkillData, contrast_pairs, interleave, load_skill_data, other_skills, zoo_rows
+from ._data import SkillData, SkillLibrary, contrast_pairs, interleave, library_rows, load_skill_data, other_skills
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +27,8 @@ INITS: tuple[str, ...] = ("svd", "random")
 
 @dataclass
 class ExtractConfig:
-    """How to extract a gene. Every field has a default that works on the zoo's models.
+    """How to extract a gene. Every field has a default that works on the zoo's models; bench/NOTES.md
+    records the measurements the defaults were chosen by.
 
     Attributes:
         method: ``"distill"`` (KL distillation into a LoRA at the circuit) or ``"svd"`` (data-free
@@ -38,27 +37,23 @@ class ExtractConfig:
         modules: keep only these linear layers inside the circuit's blocks (e.g. ``("q_proj", "v_proj")``);
             None adapts every linear layer of each selected attention/MLP block.
         layers: adapt the attention and MLP blocks of these decoder layers instead of the located circuit
-            (which is still located and recorded). On the demo zoo, leaving out the circuit's layer 0
-            keeps every other skill within 4 points but recovers less of the skill (see bench_extract).
+            (which is still located and recorded): fewer layers disturb other skills less but recover
+            less of the skill.
         rank, alpha: LoRA rank and alpha.
         init: how the distilled LoRA starts: ``"svd"`` (the truncated SVD of the donor-minus-host weights
             on the circuit's modules, the ``svd`` method's gene, then distilled) or ``"random"`` (PEFT's
             init: B = 0, so the gene starts as the host).
         lam: weight of the preservation term KL(host || host+gene) on other skills' prompts.
-        steps, lr, batch_size: distillation schedule. Large batches matter more than many steps: on the
-            demo zoo's sort donor (``genehub extract ... --steps S --batch-size B``), 96k training rows as
-            3000 steps of 32 recovered 87% of the donor's gain on the data's templates, as 1500 of 64 92%,
-            as 750 of 128 (the default) 96%; 600 of 32 (the earlier default) 69%.
-        other_skills: zoo skills the gene must leave alone (preservation data, contrast prompts and
-            the fidelity table); None: every zoo host skill except this one.
+        steps, lr, batch_size: distillation schedule. For the same number of training rows, fewer and
+            larger batches recover more of the donor's gain than many small ones.
+        other_skills: skills of the library the gene must leave alone (preservation data, contrast
+            prompts and the fidelity table); None: the library's default (for the zoo, every host skill
+            except this one).
         n_circuit: validation prompts for circuit location, homology and the causal check.
         n_other: test rows per other skill for the fidelity table (about half written with held-out
-            templates: with 500 one prompt moves a seen-phrasing figure by 0.4 points, with 100 by 2).
-        n_preserve: train rows per other skill for the preservation term (generated for zoo skills). The
-            distillation sees ~96k of them (750 steps of 128); from too few distinct words the gene keeps
-            the host's answers on those words only. Demo sort gene, its worst other skill (reverse) on
-            seen phrasings, 600 test prompts per skill: 1000 rows -5.5 points, 4000 -2.9, 8000 -1.0, 16000
-            -1.5, while it recovers 96%, 91%, 94%, 93% of the donor's gain (data's templates).
+            templates; enough that one prompt moves a figure by well under a point).
+        n_preserve: train rows per other skill for the preservation term: from too few distinct words
+            the gene keeps the host's answers on those words only.
         n_examples: train prompts written to examples.jsonl for the router.
         name, skill, version, summary: the card's identity (defaults from the skill's name).
         license: SPDX licence of both parents when their folders do not say (the zoo's do).
@@ -103,18 +98,11 @@ def _say(config: ExtractConfig, message: str) -> None:
 
 
 def _model_license(path: Path, fallback: str | None) -> str:
-    meta = path / "genehub.json"
-    if meta.is_file():
-        found = json.loads(meta.read_text()).get("license")
-        if found:
-            return str(found)
-    readme = path / "README.md"
-    if readme.is_file():
-        for line in readme.read_text(encoding="utf-8", errors="replace").splitlines()[:40]:
-            if line.startswith("license:"):
-                return line.split(":", 1)[1].strip()
-    if fallback:
-        return fallback
+    from ..hosts import model_license
+
+    found = model_license(path) or fallback
+    if found:
+        return found
     raise ExtractionError(f"{path} does not say under which licence it is published.",
                           hint="Pass --license SPDX (e.g. --license Apache-2.0) for the parents.")
 
@@ -125,16 +113,19 @@ def _examples(skill: SkillData, n: int) -> list[dict[str, str]]:
 
 
 def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Path,
-            config: ExtractConfig | None = None) -> Path:
+            config: ExtractConfig | None = None, *, library: SkillLibrary | None = None) -> Path:
     """Extract the donor's skill into a gene for the host and write the gene directory.
 
     Args:
         donor: folder of a causal LM that has the skill (``save_pretrained`` layout).
         host: folder of the model of the same family that should receive it.
         skill_data: the skill's prompt/answer data (see :func:`genehub.lorafy.load_skill_data`): a
-            ``DatasetDict``, a .jsonl/.parquet file, a dataset folder, or a zoo skill name.
+            ``SkillData`` (e.g. ``genehub.zoo.skill_data("sort")``), a ``DatasetDict``, a .jsonl/.parquet
+            file, a dataset folder, or the name of a skill in ``library``.
         out: the gene directory to write (replaced if it exists).
         config: options (:class:`ExtractConfig`).
+        library: the other skills the gene must leave alone and is contrasted with (default: the
+            library ``skill_data`` came from, e.g. ``genehub.zoo.LIBRARY``).
 
     Returns:
         ``out`` as a Path: an unsigned gene (adapter, examples.jsonl, validated gene.json, README.md)
@@ -142,7 +133,8 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
 
     Raises:
         IncompatibleError: the donor and host are not of one family (shapes, tokenizer).
-        ExtractionError: the donor is no better than the host, or the licences forbid a derivative.
+        ExtractionError: the donor is no better than the host, the licences forbid a derivative, or there is
+            no library of other skills to contrast with.
     """
     import torch
 
@@ -171,11 +163,16 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
         timings[stage] = round(now - clock, 3)
         clock = now
 
-    skill = load_skill_data(skill_data, name=config.skill)
+    skill = load_skill_data(skill_data, name=config.skill, library=library)
+    library = library if library is not None else skill.library
+    if library is None:
+        raise ExtractionError("Extraction needs other skills to contrast the skill with and to leave alone.",
+                              hint="Pass library= (e.g. genehub.zoo.LIBRARY), or a skill from one "
+                                   "(genehub.zoo.skill_data(NAME)).")
     host_info = describe_host(host, repo_id=config.host_repo_id)
     donor_info = describe_host(donor, repo_id=config.donor_repo_id)
     require_compatible(host_info, donor_info, what="donor")
-    from ..breeding.licenses import combine
+    from ..licenses import combine
 
     licenses = {"host": _model_license(host, config.license), "donor": _model_license(donor, config.license)}
     verdict = combine(licenses)
@@ -185,7 +182,7 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
     torch.manual_seed(config.seed)
     host_model, tokenizer = load_host(host)
     donor_model, _ = load_host(donor)
-    others = other_skills(skill, config.other_skills)
+    others = other_skills(skill, library, config.other_skills)
     lap("load")
 
     # 1. Where does the skill live?
@@ -196,7 +193,8 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
                  f"{circuit.restored_share:.0%} of the donor's advantage")
 
     # 2. Is the host's machinery comparable there?
-    skill_prompts, contrast = contrast_pairs(skill, others or GENERAL_SKILLS, config.n_circuit, seed=config.seed)
+    skill_prompts, contrast = contrast_pairs(skill, library, others or library.general, config.n_circuit,
+                                             seed=config.seed)
     homology = score_homology(donor_model, host_model, tokenizer, skill_prompts, contrast, layers=circuit.layers)
     homology.causal_check = causal_check(donor_model, host_model, tokenizer, val_rows, circuit.keys)
     lap("homology")
@@ -223,7 +221,7 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
     if config.method == "distill":
         if config.init == "svd":
             method_extra.update({f"init_{k}": round(v, 6) for k, v in svd_lora(student, donor_model).items()})
-        preserve = interleave(zoo_rows(others, "train", config.n_preserve)) if others else []
+        preserve = interleave(library_rows(library, others, "train", config.n_preserve)) if others else []
         dcfg = DistillConfig(rank=config.rank, alpha=config.alpha, lam=config.lam, steps=config.steps,
                              lr=config.lr, batch_size=config.batch_size, seed=config.seed, progress=config.progress)
         losses = distill(student, donor_model, tokenizer, skill.rows("train"), preserve, dcfg)
@@ -236,7 +234,7 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
 
     # 4. Fidelity on held-out prompts.
     fidelity = measure_fidelity(student, tokenizer, skill.rows("test"), donor=donor_model,
-                                other_tests=zoo_rows(others, "test", config.n_other) if others else {})
+                                other_tests=library_rows(library, others, "test", config.n_other) if others else {})
     lap("fidelity")
     _say(config, f"fidelity: host {fidelity.host:.2f}, donor {fidelity.donor:.2f}, gene {fidelity.gene:.2f}; "
                  f"worst other-skill drop {fidelity.worst_other_drop:.2f}")

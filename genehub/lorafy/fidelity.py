@@ -1,6 +1,6 @@
 """Fidelity: does the gene do what the donor does, and leave the host's other skills alone?
 
-Greedy exact match (:func:`genehub.zoo.exact_match`) on held-out test prompts: the skill's accuracy for
+Greedy exact match (:func:`genehub.evaluate.exact_match`) on held-out test prompts: the skill's accuracy for
 the host, the donor and the host with the gene, and every other skill's accuracy for the host and for
 the host with the gene always on.
 """
@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..zoo.evaluate import exact_match
+from ..evaluate import exact_match
 
 
 @dataclass

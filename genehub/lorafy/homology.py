@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from ..errors import ExtractionError
-from ..zoo.evaluate import encode_pairs
+from ..evaluate import encode_pairs
 from ._model import ComponentKey, capture, patch
 
 METHOD = "repe-pca-cosine"

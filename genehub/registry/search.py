@@ -3,34 +3,32 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..gene import TrustStore
+from ..gene import CardView, TrustStore
 from .base import Registry, RepoHit, check_repo_id
 from .select import open_registry
 
 
 @dataclass(frozen=True)
 class GeneHit:
-    """One gene in search results."""
+    """One gene in search results: the repo and commit it is at, its card (typed) and who signed it."""
 
     repo_id: str
     revision: str
-    name: str
-    version: str
-    skill: str
-    host: str
-    homology: float | None
-    fidelity: float | None
-    license: str
+    card: CardView
     signer: str
     trusted: bool
-    summary: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The facts that matter for choosing a gene, flat (what ``genehub search`` prints)."""
+        card = self.card
+        return {"repo_id": self.repo_id, "revision": self.revision, "name": card.name, "version": card.version,
+                "skill": card.skill, "host": card.host.repo_id, "homology": card.homology.aggregate,
+                "fidelity": card.fidelity.gene, "license": card.license, "signer": self.signer,
+                "trusted": self.trusted, "summary": card.summary}
 
 
 def _signer(sig: bytes | None, trust: TrustStore) -> tuple[str, bool]:
@@ -46,19 +44,13 @@ def _gene_facts(reg: Registry, hit: RepoHit, trust: TrustStore) -> GeneHit | Non
     if hit.commit is None:
         return None
     try:
-        card = json.loads(reg.read(hit.repo_id, hit.commit, "gene.json"))
+        card = CardView.of(json.loads(reg.read(hit.repo_id, hit.commit, "gene.json")),
+                           source=f"{hit.repo_id} gene.json")
         signature = reg.read(hit.repo_id, hit.commit, "gene.sig")
-    except Exception:  # noqa: BLE001  not a gene (or unreadable): not a search result
+    except Exception:  # noqa: BLE001  not a gene (or unreadable, or an invalid card): not a search result
         return None
     signer, trusted = _signer(signature, trust)
-    return GeneHit(
-        repo_id=hit.repo_id, revision=hit.commit, name=str(card.get("name")), version=str(card.get("version")),
-        skill=str(card.get("skill")), host=str(card.get("host", {}).get("repo_id")),
-        homology=card.get("homology", {}).get("aggregate"),
-        fidelity=card.get("fidelity", {}).get("skill", {}).get("gene"),
-        license=str(card.get("license", {}).get("spdx")), signer=signer, trusted=trusted,
-        summary=str(card.get("summary", "")),
-    )
+    return GeneHit(repo_id=hit.repo_id, revision=hit.commit, card=card, signer=signer, trusted=trusted)
 
 
 def search(query: str | None = None, *, host: str | Path | None = None, skill: str | None = None,
@@ -99,13 +91,12 @@ def search(query: str | None = None, *, host: str | Path | None = None, skill: s
     results = []
     for hit in reg.search(query=query, tags=tags):
         gene = _gene_facts(reg, hit, trust)
-        if gene is None or (license and gene.license.lower() != license.lower()):
+        if gene is None or (license and gene.card.license.lower() != license.lower()):
             continue
         if host_info is not None:
             from ..hosts import compatibility_problems
 
-            card = json.loads(reg.read(hit.repo_id, hit.commit or "", "gene.json"))
-            if compatibility_problems(card.get("host", {}), host_info):
+            if compatibility_problems(gene.card.host, host_info):
                 continue
         results.append(gene)
     return sorted(results, key=lambda g: g.repo_id)

@@ -24,7 +24,8 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from .._ids import check_commit, is_commit
 from .._paths import home_dir
 from .._staging import inside, replace_dir
 from ..errors import NotFoundError
+from ..gene import Gene
 from ._fs import atomic_write, file_lock
 from .base import check_repo_id
 
@@ -40,25 +42,42 @@ STAGING = ".staging"
 
 @dataclass(frozen=True)
 class InstalledGene:
-    """A gene in the store. ``os.fspath(gene)`` is its directory (loadable with ``PeftModel.from_pretrained``)."""
+    """A gene in the store: its install record (where it came from, who signed it) and the :class:`Gene`.
+
+    ``os.fspath(installed)`` is its directory (loadable with ``PeftModel.from_pretrained``).
+    """
 
     repo_id: str
-    revision: str
+    revision: str  # the registry commit it was installed from
     path: Path
-    name: str
-    version: str
-    skill: str
     signer: str
     fingerprint: str
     registry: str
+
+    @cached_property
+    def gene(self) -> Gene:
+        """The installed gene (its card read on first use)."""
+        return Gene.load(self.path)
+
+    @property
+    def name(self) -> str:
+        return self.gene.name
+
+    @property
+    def version(self) -> str:
+        return self.gene.version
+
+    @property
+    def skill(self) -> str:
+        return self.gene.skill
 
     def __fspath__(self) -> str:
         return str(self.path)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["path"] = str(self.path)
-        return data
+        return {"repo_id": self.repo_id, "revision": self.revision, "path": str(self.path), "name": self.name,
+                "version": self.version, "skill": self.skill, "signer": self.signer,
+                "fingerprint": self.fingerprint, "registry": self.registry}
 
 
 def slug(repo_id: str) -> str:
@@ -117,6 +136,7 @@ class GeneStore:
         repo_dir = self.root / slug(repo_id)
         repo_dir.mkdir(parents=True, exist_ok=True)
         final = inside(repo_dir, revision)
+        # name, version and skill are for a person reading the record; the installed gene's card is the truth.
         record = {"repo_id": repo_id, "revision": revision, "name": card["name"], "version": card["version"],
                   "skill": card["skill"], "signer": signer, "fingerprint": fingerprint, "registry": registry}
         with file_lock(repo_dir / ".lock"):
@@ -144,7 +164,8 @@ class GeneStore:
         if not (repo_dir / revision).is_dir() or not record_file.is_file():
             return None
         record = json.loads(record_file.read_text(encoding="utf-8"))
-        return InstalledGene(path=repo_dir / revision, **record)
+        return InstalledGene(repo_id=record["repo_id"], revision=record["revision"], path=repo_dir / revision,
+                             signer=record["signer"], fingerprint=record["fingerprint"], registry=record["registry"])
 
     def current(self, repo_id: str) -> InstalledGene | None:
         """The installed version of ``repo_id`` (exactly that repo, not a gene name), or None."""
@@ -164,7 +185,9 @@ class GeneStore:
         Raises:
             NotFoundError: not installed, or the gene name is ambiguous.
         """
-        matches = [g for g in self.list() if name in (g.repo_id, g.name, slug(g.repo_id))]
+        installed = self.list()
+        matches = [g for g in installed if name in (g.repo_id, slug(g.repo_id))] or \
+            [g for g in installed if g.name == name]
         if len(matches) != 1:
             what = "is not installed" if not matches else f"is ambiguous ({', '.join(g.repo_id for g in matches)})"
             raise NotFoundError(
@@ -177,6 +200,7 @@ class GeneStore:
     def remove(self, name: str) -> InstalledGene:
         """Uninstall a gene (every version of its repo); returns what was removed."""
         gene = self.get(name)
+        _ = gene.gene  # read its card now: the caller may want its name and version after the files are gone
         repo_dir = self.root / slug(gene.repo_id)
         with file_lock(repo_dir / ".lock"):
             (repo_dir / "current").unlink(missing_ok=True)  # first: from now on it reads as not installed

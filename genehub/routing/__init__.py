@@ -1,9 +1,9 @@
 """Routing and composition: plug genes into a host at inference behind a trained input-aware router.
 
     >>> from genehub.routing import Router, compose
-    >>> router = Router.train(zoo.host, ["genes/sort", "genes/upper"])   # seconds
+    >>> router = Router.train(zoo.host, ["genes/sort", "genes/upper"], none_prompts=zoo.none_prompts)  # seconds
     >>> router.save("routers/sort-upper")
-    >>> comp = compose(zoo.host, ["genes/sort", "genes/upper"], "routers/sort-upper")
+    >>> comp = compose(zoo.host, ["genes/sort", "genes/upper"], "routers/sort-upper", none_prompts=zoo.none_prompts)
     >>> for g in comp.generate(["sort cab:", "shout dog =", "copy cat:"]):
     ...     print(g.gene, g.text)
     sort-gene abc
@@ -14,12 +14,14 @@
 from __future__ import annotations
 
 from .compose import Composition, Generation, compose
+from .config import RouterConfig
 from .features import host_features
-from .genes import BASE_ADAPTER, NONE, GeneRef, gene_revision, load_gene, require_fit
-from .router import Router, RoutingDecision, default_none_rows, validate_config
+from .genes import BASE_ADAPTER, NONE, adapter_name, load_genes, require_fit
+from .router import NonePrompts, Router, RoutingDecision, validate_config
 from .signing import sign_router, verify_router
 
 __all__ = [
-    "BASE_ADAPTER", "NONE", "Composition", "GeneRef", "Generation", "Router", "RoutingDecision", "compose",
-    "default_none_rows", "gene_revision", "host_features", "load_gene", "require_fit", "sign_router", "validate_config", "verify_router",
+    "BASE_ADAPTER", "NONE", "Composition", "Generation", "NonePrompts", "Router", "RouterConfig", "RoutingDecision",
+    "adapter_name", "compose", "host_features", "load_genes", "require_fit", "sign_router", "validate_config",
+    "verify_router",
 ]

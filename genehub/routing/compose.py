@@ -3,12 +3,11 @@
 One host in memory, every gene loaded as a named PEFT adapter, and one forward pass per batch in which
 every row expresses its own gene. Two engines run such a mixed batch with the same result per row:
 ``"fused"`` (:mod:`genehub.routing.fused`: the batch's rows grouped by gene, each gene run on its own
-rows over the prompt, each LoRA layer's genes concatenated and rows masked in one-token steps; with
-oracle routing, 1.25x the bare host's 16-token generation at batch 32 on the tiny zoo host, where
-PEFT's loop costs 2.3x, see bench/REPORT.md) and ``"peft"`` (PEFT's mixed adapter batches,
-``adapter_names`` per row and ``"__base__"`` for the bare host). Genes are added and removed at run time (``load_adapter`` /
-``delete_adapter``) without reloading the host; adding one retrains the router head (seconds),
-removing one drops its class.
+rows over the prompt, each LoRA layer's genes concatenated and rows masked in one-token steps; faster
+than PEFT's per-adapter loop, see bench/REPORT.md) and ``"peft"`` (PEFT's mixed adapter batches,
+``adapter_names`` per row and ``"__base__"`` for the bare host). Genes are added and removed at run time
+(``load_adapter`` / ``delete_adapter``) without reloading the host; adding one retrains the router head
+(seconds), removing one drops its class.
 
 Routing normally runs the bare host up to the router's feature layer before the composed pass. When no
 gene acts before that layer (e.g. a router at layer 1 and genes whose circuits start at block 1), the
@@ -33,10 +32,11 @@ from typing import Any, Literal
 import torch
 
 from ..errors import RouterError, UsageError
+from ..gene import Gene
 from ..hosts import HostInfo, describe_host, load_host, require_compatible
 from .features import features_in_pass, first_adapted_block
 from .fused import FusedGenes
-from .genes import BASE_ADAPTER, GeneRef, load_gene, load_genes, require_fit
+from .genes import BASE_ADAPTER, adapter_name, load_genes, require_fit
 from .router import Router, RoutingDecision
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class Generation:
 class Composition:
     """A host with genes plugged in and a router choosing among them per prompt (see :func:`compose`)."""
 
-    def __init__(self, model: Any, tokenizer: Any, host_info: HostInfo, genes: dict[str, GeneRef],
+    def __init__(self, model: Any, tokenizer: Any, host_info: HostInfo, genes: dict[str, Gene],
                  router: Router, *, mode: Mode = "top1", top_k: int = 2, engine: Engine = "auto",
                  route_in_pass: bool = True, router_options: dict[str, Any] | None = None) -> None:
         if engine not in ENGINES:
@@ -115,7 +115,7 @@ class Composition:
         return self.route_in_pass and self._fused is not None and self.router.layer <= self._first_gene_block
 
     @property
-    def genes(self) -> dict[str, GeneRef]:
+    def genes(self) -> dict[str, Gene]:
         """The genes plugged in, by adapter name."""
         return dict(self._genes)
 
@@ -290,7 +290,7 @@ class Composition:
                 for p, t, n, d in zip(prompts, texts, names, decisions)]
 
     # ------------------------------------------------------------------------------------------ hot swap
-    def add_gene(self, gene: str | Path | GeneRef, *, router: Router | None = None) -> str:
+    def add_gene(self, gene: str | Path | Gene, *, router: Router | None = None) -> str:
         """Plug a gene in while the composition runs; returns its adapter name.
 
         The host is not reloaded: the adapter is loaded beside the others, and the router head is
@@ -300,24 +300,25 @@ class Composition:
             IncompatibleError: the gene was made for another host, tokenizer or shapes (nothing changes).
             UsageError: a gene of that name is already plugged in.
         """
-        ref = gene if isinstance(gene, GeneRef) else load_gene(gene)
-        if ref.name in self._genes:
-            raise UsageError(f"Gene {ref.name} is already plugged in.", hint="Remove it first with remove_gene.")
-        require_fit(ref, self.host_info, self.model)
-        self.model.load_adapter(str(ref.path), adapter_name=ref.name)
-        genes = {**self._genes, ref.name: ref}
+        gene = gene if isinstance(gene, Gene) else Gene.load(gene)
+        name = adapter_name(gene)
+        if name in self._genes:
+            raise UsageError(f"Gene {name} is already plugged in.", hint="Remove it first with remove_gene.")
+        require_fit(gene, self.host_info, self.model)
+        self.model.load_adapter(str(gene.path), adapter_name=name)
+        genes = {**self._genes, name: gene}
         try:
             if router is None:
                 router = Router.train(self.host_info, list(genes.values()), model=self.model, tokenizer=self.tokenizer,
                                       **self._router_options)
             _check_router(router, genes, self.host_info)
         except BaseException:
-            self.model.delete_adapter(ref.name)
+            self.model.delete_adapter(name)
             raise
         self._drop_mixes()
         self._genes, self.router = genes, router
         self._refresh_engine()
-        return ref.name
+        return name
 
     def remove_gene(self, name: str) -> None:
         """Unplug a gene while the composition runs: its adapter is deleted and its router class dropped."""
@@ -348,10 +349,10 @@ class _Steps:
         pass
 
 
-def _check_router(router: Router, genes: dict[str, GeneRef], host_info: HostInfo) -> None:
+def _check_router(router: Router, genes: dict[str, Gene], host_info: HostInfo) -> None:
     require_compatible(router.host, host_info, what="router")
     want = {g["name"]: g["revision"] for g in router.genes}
-    have = {name: ref.revision for name, ref in genes.items()}
+    have = {name: gene.digest for name, gene in genes.items()}
     if want != have:
         missing = sorted(set(have) - set(want))
         extra = sorted(set(want) - set(have))
@@ -363,14 +364,15 @@ def _check_router(router: Router, genes: dict[str, GeneRef], host_info: HostInfo
                           hint="Retrain it with `genehub router train --host H --genes ...` or pass router=None.")
 
 
-def compose(host: str | Path, genes: Sequence[str | Path | GeneRef], router: Router | str | Path | None = None, *,
+def compose(host: str | Path, genes: Sequence[str | Path | Gene], router: Router | str | Path | None = None, *,
             mode: Mode = "top1", top_k: int = 2, engine: Engine = "auto", route_in_pass: bool = True,
             model: Any | None = None, tokenizer: Any | None = None, **router_options: Any) -> Composition:
     """Plug ``genes`` into ``host`` behind a router.
 
     Args:
         host: the host directory.
-        genes: gene directories (or ``GeneRef``s), each checked against the host before loading.
+        genes: gene directories (or loaded :class:`~genehub.gene.Gene` objects), each checked against the host
+            before loading.
         router: a :class:`Router`, a router directory, or ``None`` to train one now (seconds).
         mode: ``"top1"`` (each row gets its top gene) or ``"topk"`` (the top ``top_k`` genes, weighted by
             the router's probabilities; exact: ``sum_i w_i B_i A_i``).
@@ -395,22 +397,22 @@ def compose(host: str | Path, genes: Sequence[str | Path | GeneRef], router: Rou
 
     if mode not in ("top1", "topk"):
         raise UsageError(f"Unknown mode {mode!r}.", hint="Use 'top1' or 'topk'.")
-    refs = load_genes(genes, what="compose")
+    by_name = load_genes(genes, what="compose")
     host_info = describe_host(host)
-    for ref in refs:
-        require_fit(ref, host_info)  # the card's host, before spending time on loading the model
+    for gene in by_name.values():
+        require_fit(gene, host_info)  # the card's host, before spending time on loading the model
     if model is None or tokenizer is None:
         model, tokenizer = load_host(host)
-    for ref in refs:
-        require_fit(ref, host_info, model)
+    for gene in by_name.values():
+        require_fit(gene, host_info, model)
     if isinstance(router, (str, Path)):
         router = Router.load(router)
-    peft_model = PeftModel.from_pretrained(model, str(refs[0].path), adapter_name=refs[0].name)
-    for ref in refs[1:]:
-        peft_model.load_adapter(str(ref.path), adapter_name=ref.name)
+    (first, first_gene), *rest = by_name.items()
+    peft_model = PeftModel.from_pretrained(model, str(first_gene.path), adapter_name=first)
+    for name, gene in rest:
+        peft_model.load_adapter(str(gene.path), adapter_name=name)
     peft_model.eval()
-    by_name = {r.name: r for r in refs}
     if router is None:
-        router = Router.train(host_info, refs, model=peft_model, tokenizer=tokenizer, **router_options)
+        router = Router.train(host_info, list(by_name.values()), model=peft_model, tokenizer=tokenizer, **router_options)
     return Composition(peft_model, tokenizer, host_info, by_name, router, mode=mode, top_k=top_k, engine=engine,
                        route_in_pass=route_in_pass, router_options=router_options)

@@ -21,10 +21,9 @@ own slice of the batch, added in place into the base layer's output:
     y = base(x);  y[s:e] += (x[s:e] @ A_g.T) @ B_g.T   for each group g with rows s..e-1
 
 so bare-host rows cost nothing beyond the host and a gene row costs its own rank, not the sum of all
-ranks. That pays on a CPU where the arithmetic sets the cost (batch 32 on a 0.7M-parameter host with
-two rank-16 genes on every module: forward 1.37x -> 1.21x the bare host); calls that would save little
-per slice (one-token generation steps, tiny hosts: :data:`GROUPED_MIN_SAVED`) and calls on other devices
-keep the masked products. A gene whose rows are spread over the batch (a composition that routes inside
+ranks. That pays on a CPU where the arithmetic sets the cost; calls that would save little per slice
+(one-token generation steps, tiny hosts: :data:`GROUPED_MIN_SAVED`) and calls on other devices keep the
+masked products, where the number of small operations sets the cost (bench/NOTES.md has the timings). A gene whose rows are spread over the batch (a composition that routes inside
 its forward pass cannot reorder it) gets them gathered and its update added back by index
 (``y.index_add_(0, rows_g, ...)``), which costs a copy of those rows per layer more than a slice.
 
@@ -45,10 +44,9 @@ from ..errors import RouterError
 
 
 #: Multiply-adds that running grouped rows as slices must save per slice (per group with a gene in the
-#: layer) before they replace the masked products on a CPU. Measured on this project's CPU: a batch of 32
-#: prompts on a 128-wide host saves ~0.9M per slice and gains (forward 1.37x -> 1.21x the bare host),
-#: the 64-wide tiny host saves ~0.4M and does not gain, nor do one-token steps. Elsewhere (CUDA) the
-#: masked products always run: a slice costs kernel launches that are worth far more arithmetic there.
+#: layer) before they replace the masked products on a CPU: between what a 64-wide host's batch saves
+#: (no gain) and what a 128-wide host's saves (a gain); bench/NOTES.md has the measurements. Elsewhere
+#: (CUDA) the masked products always run: a slice costs kernel launches worth far more arithmetic there.
 GROUPED_MIN_SAVED = 600_000
 
 
@@ -218,8 +216,7 @@ def _segments(layer: _Layer, groups: Sequence[_Group]) -> list[tuple[slice | tor
 def _grouped_forward(layer: _Layer, groups: Sequence[_Group], rows: int, masked: Any) -> Any:
     """Each group's gene on its own rows when that saves enough arithmetic (see :data:`GROUPED_MIN_SAVED`),
     else ``masked``: one-token steps and small hosts, where the number of small operations sets the cost
-    (with 8 genes in a batch of 32 on the tiny host, slices at every step made a 16-token generation
-    2.4x the bare host's, the masked products 1.6x). Consecutive rows are a view of the batch and get
+    (bench/NOTES.md). Consecutive rows are a view of the batch and get
     their update in place; rows spread over the batch are gathered and their update added back by index
     (a composition that routes inside its pass cannot reorder the batch). Made when first used."""
     base = layer.module.base_layer

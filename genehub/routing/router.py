@@ -5,7 +5,7 @@ and the host's general prompts are the ``none`` class. Features are pooled hidde
 layer of the bare host (see :mod:`genehub.routing.features`), so no second model is loaded; training
 the head is a few hundred full-batch steps (seconds), and adding or removing a gene never touches the host.
 
-    >>> router = Router.train(zoo.host, [gene_sort, gene_upper])
+    >>> router = Router.train(zoo.host, [gene_sort, gene_upper], none_prompts=zoo.none_prompts)
     >>> router.save("routers/sort-upper")
     >>> Router.load("routers/sort-upper").route(model, tokenizer, ["sort cab:"])[0].gene
     'sort-gene'
@@ -18,7 +18,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,9 +28,11 @@ import torch
 
 from .._resources import schema_path
 from ..errors import CardValidationError, NotFoundError, RouterError, UsageError
+from ..gene import Gene
 from ..hosts import HostInfo, describe_host, load_host, require_compatible
+from .config import RouterConfig
 from .features import host_features
-from .genes import NONE, GeneRef, load_genes
+from .genes import NONE, load_genes
 
 SCHEMA_FILE = "router.schema.json"
 SCHEMA_VERSION = "1.0"
@@ -56,20 +58,25 @@ def _digest(labelled: Sequence[tuple[str, str]]) -> str:
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
-def default_none_rows(covered: Sequence[str], *, per_skill: int = 256, seed: int = 0) -> list[dict[str, Any]]:
-    """The router's default "none" rows (prompt, answer, skill): every zoo host skill that no gene covers.
+#: Prompts for which no gene should be expressed, or a function from the genes' skills (and the router's
+#: seed) to such prompts, called again whenever a gene is added (e.g. :func:`genehub.zoo.none_prompts`).
+NonePrompts = Sequence[str] | Callable[..., Sequence[str]]
 
-    What the host already does without a gene is exactly what "none" means; the more of it the head
-    sees, the less it mistakes an unfamiliar phrasing of a host skill for a gene's skill. Held-out
-    routing on the tiny zoo (2 genes, 149 bench prompts): 96.6% with the three general skills as "none",
-    97.3% with 64 prompts of every uncovered host skill, 98.7% with 256; on the demo zoo (1,043 prompts,
-    feature layer 3): 89.5% with 64, 92.9% with 256. The zoo's skills are plain text, so this default
-    works for any host; pass your own ``none_prompts`` to describe what your host does.
-    """
-    from ..zoo.skills import GENERAL_SKILLS, HOST_SKILLS, sample
 
-    skills = [s for s in HOST_SKILLS if s not in set(covered)] or list(GENERAL_SKILLS)
-    return sample(skills, per_skill * len(skills), seed=seed * 1000 + 11)  # seen phrasings only
+def _none_prompts(none_prompts: NonePrompts | None, skills: Sequence[str], seed: int) -> list[str]:
+    if none_prompts is None:
+        raise UsageError("A router needs prompts for which no gene should be expressed (none_prompts).",
+                         hint="Pass none_prompts= what the host already does alone, e.g. genehub.zoo.none_prompts "
+                              "for a zoo host.")
+    prompts = none_prompts(list(skills), seed=seed) if callable(none_prompts) else none_prompts
+    return [str(p) for p in prompts]
+
+
+def _gene_entry(name: str, gene: Gene) -> dict[str, Any]:
+    """What ``router.json`` records of one gene: its adapter name, skill, exact revision and repo id."""
+    extra = gene.card.get("extra")
+    return {"name": name, "skill": gene.skill, "revision": gene.digest,
+            "repo_id": extra.get("repo_id") if isinstance(extra, dict) else None}
 
 
 def _fit_head(x: torch.Tensor, y: torch.Tensor, n_classes: int, *, steps: int, lr: float, weight_decay: float,
@@ -119,49 +126,45 @@ class Router:
     def train(
         cls,
         host: str | Path | HostInfo,
-        genes: Sequence[str | Path | GeneRef],
+        genes: Sequence[str | Path | Gene],
+        config: RouterConfig | None = None,
         *,
+        none_prompts: NonePrompts | None = None,
         model: Any | None = None,
         tokenizer: Any | None = None,
-        none_prompts: Sequence[str] | None = None,
-        layer: int | None = None,
-        pooling: str = "last",
-        threshold: float = 0.5,
-        steps: int = 300,
-        lr: float = 0.05,
-        weight_decay: float = 1e-2,
-        validation_share: float = 0.2,
         eval_rows: Sequence[Mapping[str, str]] | None = None,
-        seed: int = 0,
+        **options: Any,
     ) -> Router:
         """Train a router for ``genes`` on ``host``.
 
         Args:
             host: the host directory (or its ``HostInfo`` together with ``model`` and ``tokenizer``).
-            genes: gene directories (or loaded ``GeneRef``s); each one's ``examples.jsonl`` is its class.
+            genes: gene directories (or loaded :class:`~genehub.gene.Gene` objects); each one's
+                ``examples.jsonl`` is its class.
+            config: the training options (:class:`~genehub.routing.RouterConfig`; default its defaults).
+            none_prompts: the "none" class: prompts the host answers without a gene, or a function
+                ``f(skills, seed=seed)`` of the genes' skills that returns them (e.g.
+                :func:`genehub.zoo.none_prompts`: every zoo host skill no gene covers). Required: what
+                "no gene" means depends on the host.
             model, tokenizer: the host already loaded (bare or a ``PeftModel``), to skip loading it.
-            none_prompts: prompts that need no gene (default: :func:`default_none_rows`, 256 prompts
-                of every zoo host skill that none of the genes' cards names as its skill).
-            layer: feature layer (default: three quarters of the way up; on the tiny zoo host, whose
-                held-out templates only separate after its last block, that is layer 2 of 2).
-            pooling: ``"mean"``, ``"last"`` or ``"mean+last"``.
-            threshold: minimum top probability to express a gene.
-            steps, lr, weight_decay: head training (full batch AdamW).
-            validation_share: share of each class held out to measure ``accuracy["validation"]``.
             eval_rows: optional ``{"prompt", "label"}`` rows (labels are class names; e.g. prompts
                 with templates no gene saw) measured as ``accuracy["heldout"]``.
-            seed: seeds the split and the head.
+            **options: fields of ``config`` to replace (``layer=1``, ``threshold=0.3``, ``seed=2``...).
 
         Returns:
             The trained router.
 
         Raises:
-            UsageError: no genes, duplicate gene names, or a gene without examples.
+            UsageError: no genes, duplicate gene names, a gene without examples, no none_prompts, or an
+                unknown option.
             IncompatibleError: a gene was made for another host.
         """
+        config = (config or RouterConfig()).with_options(options)
+        layer, pooling, threshold, seed = config.layer, config.pooling, config.threshold, config.seed
+        steps, lr, weight_decay = config.steps, config.lr, config.weight_decay
         start = time.perf_counter()
-        refs = load_genes(genes, what="A router")
-        names = [g.name for g in refs]
+        by_name = load_genes(genes, what="A router")
+        names = list(by_name)
         if isinstance(host, HostInfo):
             if model is None or tokenizer is None:
                 raise UsageError("Router.train got a HostInfo without the loaded model and tokenizer.",
@@ -171,18 +174,16 @@ class Router:
             host_info = describe_host(host)
             if model is None or tokenizer is None:
                 model, tokenizer = load_host(host)
-        for ref in refs:
-            require_compatible(ref.card.get("host", {}), host_info, what=f"gene {ref.name}")
+        for name, gene in by_name.items():
+            require_compatible(gene.host, host_info, what=f"gene {name}")
         classes = [*names, NONE]
         labelled: list[tuple[str, str]] = []
-        for ref in refs:
-            rows = ref.examples()
+        for name, gene in by_name.items():
+            rows = gene.examples()
             if not rows:
-                raise UsageError(f"Gene {ref.name} has no examples.", hint="Rewrite it with examples.")
-            labelled += [(ref.name, str(r["prompt"])) for r in rows]
-        if none_prompts is None:
-            none_prompts = [str(r["prompt"]) for r in default_none_rows([r.skill for r in refs], seed=seed)]
-        none = list(none_prompts)
+                raise UsageError(f"Gene {name} has no examples.", hint="Rewrite it with examples.")
+            labelled += [(name, str(r["prompt"])) for r in rows]
+        none = _none_prompts(none_prompts, [g.skill for g in by_name.values()], seed)
         labelled += [(NONE, p) for p in none]
         if layer is None:
             layer = max(1, round(0.75 * int(host_info.num_layers)))
@@ -195,7 +196,7 @@ class Router:
         for label, prompts in by_class.items():
             prompts = prompts[:]
             rng.shuffle(prompts)
-            k = int(len(prompts) * validation_share)
+            k = int(len(prompts) * config.validation_share)
             val_set += [(label, p) for p in prompts[:k]]
             train_set += [(label, p) for p in prompts[k:]]
         index = {c: i for i, c in enumerate(classes)}
@@ -204,7 +205,8 @@ class Router:
         mean, std = x.mean(0), x.std(0).clamp(min=1e-4)
         weight, bias = _fit_head((x - mean) / std, y, len(classes), steps=steps, lr=lr,
                                  weight_decay=weight_decay, seed=seed)
-        router = cls(host=host_info, genes=[r.to_dict() for r in refs], classes=classes, threshold=threshold,
+        router = cls(host=host_info, genes=[_gene_entry(n, g) for n, g in by_name.items()], classes=classes,
+                     threshold=threshold,
                      layer=layer, pooling=pooling, mean=mean, std=std, weight=weight, bias=bias)
         accuracy: dict[str, Any] = {"validation": None, "num_validation": len(val_set), "heldout": None,
                                     "num_heldout": 0}

@@ -51,13 +51,13 @@ class HostRouter:
              **router_options: Any) -> HostRouter:
         """Load the host and the router for ``genes`` (trained now, in seconds, when ``router`` is None)."""
         from ..hosts import load_host
-        from ..routing import Router, load_gene
+        from ..routing import Router, load_genes
 
         model, tokenizer = load_host(host)
         if router is None:
             return cls(Router.train(host, list(genes), model=model, tokenizer=tokenizer, **router_options), model, tokenizer)
         loaded = Router.load(router)
-        want = {ref.revision: ref.name for ref in map(load_gene, genes)}
+        want = {gene.digest: name for name, gene in load_genes(genes, what='The front').items()}
         have = {g["revision"]: g["name"] for g in loaded.genes}
         if want != have:
             raise RouterError(f"The router {router} was trained for other genes ({sorted(have.values())}) than "
@@ -111,13 +111,14 @@ class VllmFront:
 
     @classmethod
     def load(cls, upstream: str, host: str | Path, genes: Sequence[str | Path], router: str | Path | None = None, *,
-             config: ServeConfig | None = None, base_model: str | None = None) -> VllmFront:
+             config: ServeConfig | None = None, base_model: str | None = None,
+             none_prompts: Any = None) -> VllmFront:
         """A front for ``genes`` with genehub's host-feature router (loaded, or trained now when None),
         checked against the upstream (:meth:`connect`)."""
-        from ..routing import load_gene
+        from ..routing import load_genes
 
-        names = [load_gene(g).name for g in genes]
-        routing = HostRouter.load(host, genes, router)
+        names = list(load_genes(genes, what='The front'))
+        routing = HostRouter.load(host, genes, router, none_prompts=none_prompts)
         config = config or ServeConfig()
         front = cls(upstream, routing, names, name=config.name or routing.host_name, config=config, base_model=base_model)
         front.connect()

@@ -172,10 +172,12 @@ class LocalBackend:
     @classmethod
     def load(cls, host: str | Path, genes: list[str | Path], router: str | Path | None = None, *,
              config: ServeConfig | None = None, engine: str = "auto", verify: bool = False,
-             trust: Any | None = None) -> LocalBackend:
+             trust: Any | None = None, none_prompts: Any = None) -> LocalBackend:
         """Compose ``genes`` on ``host`` behind ``router`` (trained now when None) and serve that.
 
         Args:
+            none_prompts: what the host does alone, for the router trained now or when a gene is added
+                (see :class:`genehub.routing.Router`).
             verify: refuse to start unless every gene verifies against the trust store (genes added
                 later through the admin endpoints always must).
         """
@@ -185,7 +187,9 @@ class LocalBackend:
         if verify:
             for gene in genes:
                 verify_gene(gene, trust=trust)
-        return cls(compose(host, genes, router, engine=engine), config, trust=trust)  # type: ignore[arg-type]
+        # none_prompts also trains the router again when a gene is added through the admin endpoints.
+        return cls(compose(host, genes, router, engine=engine, none_prompts=none_prompts), config,  # type: ignore[arg-type]
+                   trust=trust)
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -351,12 +355,13 @@ class LocalBackend:
     # ------------------------------------------------------------------------------------------ admin
     def add_gene(self, path: str) -> dict[str, Any]:
         """Plug in the verified copy of the gene at ``path`` (see :func:`stage_verified_gene`)."""
-        from ..routing import load_gene
+        from ..gene import Gene
+        from ..routing import adapter_name
 
         staged, verification = stage_verified_gene(path, self._staging, trust=self.trust)
         try:
-            ref = load_gene(staged)
-            check_gene_names(self.name, [ref.name])
+            ref = Gene.load(staged)
+            check_gene_names(self.name, [adapter_name(ref)])
             with self._lock:
                 name = self.comp.add_gene(ref)
         except BaseException as err:
@@ -367,7 +372,7 @@ class LocalBackend:
                 raise RequestError(409, str(err), param="path", code="gene_conflict") from None
             raise
         self._staged[name] = staged
-        return {"added": name, "revision": ref.revision, "signer": verification.signer, "genes": self.genes}
+        return {"added": name, "revision": ref.digest, "signer": verification.signer, "genes": self.genes}
 
     def remove_gene(self, name: str) -> dict[str, Any]:
         """Unplug gene ``name``; requests already queued for it are answered 404."""

@@ -116,29 +116,31 @@ def export_vllm(host: str | Path, genes: Sequence[str | Path], out: str | Path, 
         UsageError: ``out`` exists, or two genes share a name.
     """
     from ..hosts import describe_host
-    from ..routing import load_gene, require_fit
+    from ..gene import Gene
+    from ..routing import adapter_name, require_fit
     from ..routing.genes import shape_problems
 
     host, out = Path(host).resolve(), Path(out).resolve()
     if out.exists() and not overwrite:
         raise UsageError(f"{out} already exists.", hint="Pick another --out, or pass --overwrite.")
     info = describe_host(host)
-    refs = [load_gene(g) for g in genes]
+    refs = [g if isinstance(g, Gene) else Gene.load(g) for g in genes]
     if not refs:
         raise UsageError("No genes given.", hint="Pass one or more gene directories with --genes.")
-    names = [r.name for r in refs]
+    names = [adapter_name(r) for r in refs]
+    by_name = dict(zip(names, refs))
     if len(set(names)) != len(names):
         raise UsageError(f"Two genes share a name: {names}.", hint="Rename one in its gene.json.")
     meta = _meta_model(host)
     configs = {}
-    for ref in refs:
+    for name_, ref in by_name.items():
         require_fit(ref, info)
         config = json.loads((ref.path / "adapter_config.json").read_text(encoding="utf-8"))
         problems = vllm_problems(config) + shape_problems(ref, meta)
         if problems:
-            raise IncompatibleError(f"Gene {ref.name} cannot be served by vLLM: {'; '.join(problems)}.", reasons=problems,
+            raise IncompatibleError(f"Gene {name_} cannot be served by vLLM: {'; '.join(problems)}.", reasons=problems,
                                     hint="Export it as a plain LoRA (rank <= 512, no DoRA or bias) made for this host.")
-        configs[ref.name] = config
+        configs[name_] = config
     max_rank = max(_rank(c) for c in configs.values())
     max_lora_rank = next(r for r in VLLM_LORA_RANKS if r >= max_rank)
     name = name or info.repo_id
@@ -148,15 +150,15 @@ def export_vllm(host: str | Path, genes: Sequence[str | Path], out: str | Path, 
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        for ref in refs:
-            adapter = tmp / "adapters" / ref.name
+        for name_, ref in by_name.items():
+            adapter = tmp / "adapters" / name_
             adapter.mkdir(parents=True)
-            config = {**configs[ref.name], "base_model_name_or_path": str(host)}
+            config = {**configs[name_], "base_model_name_or_path": str(host)}
             (adapter / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
             shutil.copyfile(ref.path / "adapter_model.safetensors", adapter / "adapter_model.safetensors")
         manifest = {"kind": "genehub-vllm-export", "name": name, "host": {"path": str(host), **info.to_dict()},
-                    "genes": [{"name": r.name, "revision": r.revision, "rank": _rank(configs[r.name]),
-                               "adapter": f"adapters/{r.name}"} for r in refs],
+                    "genes": [{"name": n, "revision": r.digest, "rank": _rank(configs[n]),
+                               "adapter": f"adapters/{n}"} for n, r in by_name.items()],
                     "max_lora_rank": max_lora_rank, "max_loras": len(refs), "command": command}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         (tmp / "launch.sh").write_text(_script(command, names), encoding="utf-8")

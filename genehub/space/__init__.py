@@ -16,12 +16,12 @@ with genehub inside it; see ``spaces/genehub/README.md``.
 from __future__ import annotations
 
 from .app import build_app
-from .catalog import Catalog, DirectorySource, GeneEntry, GeneRef, GeneSource, inspect_gene
+from .catalog import Catalog, DirectorySource, GeneEntry, GeneSource, Listing, inspect_gene
 from .config import SpaceConfig, create_app, open_catalog
 from .export import export_space
 from .tryout import Playground, TryResult
 
 __all__ = [
-    "Catalog", "DirectorySource", "GeneEntry", "GeneRef", "GeneSource", "Playground", "SpaceConfig", "TryResult",
+    "Catalog", "DirectorySource", "GeneEntry", "GeneSource", "Listing", "Playground", "SpaceConfig", "TryResult",
     "build_app", "create_app", "export_space", "inspect_gene", "open_catalog",
 ]

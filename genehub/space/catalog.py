@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from ..errors import GenehubError, NotFoundError, UntrustedSignerError, VerificationError
-from ..gene import CARD, EXAMPLES, SIGNATURE, TrustStore, load_card, verify_gene
+from ..errors import GenehubError, NotFoundError, UntrustedSignerError
+from ..gene import CARD, SIGNATURE, Gene, TrustStore, verify_gene
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ TRUST_LEVELS: tuple[Trust, ...] = ("verified", "untrusted", "invalid")
 
 
 @dataclass(frozen=True)
-class GeneRef:
+class Listing:
     """Where a source keeps one gene: its id, a local directory holding its files, how to pull it.
 
     ``problem`` says why the source could not provide the files (the gene is then shown as invalid).
@@ -47,36 +47,42 @@ class GeneEntry:
     Attributes:
         gene_id: the id visitors pick (a repo id for a registry, the directory name otherwise).
         path: the local directory with the gene's files.
-        card: the card (validated when ``trust != "invalid"``; raw JSON or ``{}`` otherwise).
+        gene: the gene, when its card is valid (even if its signature is not); ``None`` for a broken card.
         trust: ``verified`` (trusted signer, intact files), ``untrusted`` (valid signature by an unknown
             key) or ``invalid`` (unsigned, tampered, or a broken card).
         reason: why the gene is not verified (empty when it is).
         signer: the trusted signer's name (``None`` unless verified).
         fingerprint: ``sha256:<hex>`` of the signing key, when the signature names one.
         pull_command: the exact command that installs this gene.
+        examples: the first rows of its ``examples.jsonl`` (prompts a visitor can try).
     """
 
     gene_id: str
     path: Path
-    card: dict[str, Any]
+    gene: Gene | None
     trust: Trust
     reason: str = ""
     signer: str | None = None
     fingerprint: str | None = None
     pull_command: str = ""
-    examples: list[dict[str, str]] = field(default_factory=list)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def card(self) -> dict[str, Any]:
+        """The validated card (``{}`` for a broken one)."""
+        return self.gene.card if self.gene is not None else {}
 
     @property
     def host(self) -> str:
-        return str(self.card.get("host", {}).get("repo_id", "?"))
+        return self.gene.host.repo_id if self.gene is not None else "?"
 
     @property
     def skill(self) -> str:
-        return str(self.card.get("skill", "?"))
+        return self.gene.skill if self.gene is not None else "?"
 
     @property
     def license(self) -> str:
-        return str(self.card.get("license", {}).get("spdx", "?"))
+        return self.gene.license if self.gene is not None else "?"
 
 
 class GeneSource(Protocol):
@@ -84,7 +90,7 @@ class GeneSource(Protocol):
 
     label: str
 
-    def refs(self) -> list[GeneRef]:
+    def listings(self) -> list[Listing]:
         """Every gene the source offers, fetched (not installed, not yet verified) to a local directory."""
         ...
 
@@ -102,8 +108,8 @@ class DirectorySource:
         self.registry = registry
         self.label = ", ".join(str(r) for r in self.roots)
 
-    def refs(self) -> list[GeneRef]:
-        refs: dict[str, GeneRef] = {}
+    def listings(self) -> list[Listing]:
+        found: dict[str, Listing] = {}
         for root in self.roots:
             if not root.is_dir():
                 raise NotFoundError(f"Gene directory {root} does not exist.",
@@ -115,8 +121,8 @@ class DirectorySource:
                 gene_id = gene_dir.relative_to(root).as_posix() if gene_dir != root else gene_dir.name
                 command = (f"genehub pull {gene_id} --registry {self.registry}" if self.registry
                            else f"genehub verify {gene_dir}")
-                refs.setdefault(gene_id, GeneRef(gene_id, gene_dir, command))
-        return [refs[k] for k in sorted(refs)]
+                found.setdefault(gene_id, Listing(gene_id, gene_dir, command))
+        return [found[k] for k in sorted(found)]
 
 
 def _key_hint(gene_dir: Path) -> str | None:
@@ -128,51 +134,41 @@ def _key_hint(gene_dir: Path) -> str | None:
         return None
 
 
-def _raw_card(gene_dir: Path) -> dict[str, Any]:
+def _readable(path: Path) -> Gene | None:
+    """The gene at ``path`` when its card is valid, else None (the Space still lists it, as invalid)."""
     try:
-        data = json.loads((gene_dir / CARD).read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+        return Gene.load(path)
+    except GenehubError:
+        return None
 
 
-def read_examples(gene_dir: Path, *, limit: int = 20) -> list[dict[str, str]]:
-    """The first ``limit`` ``{"prompt", "answer"}`` rows of a gene's ``examples.jsonl`` (bad lines skipped)."""
-    rows: list[dict[str, str]] = []
+def _examples(gene: Gene | None, limit: int = 20) -> list[dict[str, Any]]:
     try:
-        lines = (gene_dir / EXAMPLES).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return rows
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and isinstance(row.get("prompt"), str):
-            rows.append({"prompt": row["prompt"], "answer": str(row.get("answer", ""))})
-        if len(rows) >= limit:
-            break
-    return rows
+        return gene.examples(limit) if gene is not None else []
+    except GenehubError:  # a broken examples file: nothing to offer, the status says why
+        return []
 
 
-def inspect_gene(ref: GeneRef, *, trust: TrustStore) -> GeneEntry:
+def inspect_gene(listing: Listing, *, trust: TrustStore) -> GeneEntry:
     """Verify one gene and describe it; never raises for a bad gene (it becomes ``invalid``)."""
-    common = dict(gene_id=ref.gene_id, path=ref.path, pull_command=ref.pull_command,
-                  fingerprint=_key_hint(ref.path), examples=read_examples(ref.path))
-    if ref.problem:
-        return GeneEntry(card={}, trust="invalid", reason=ref.problem, **common)
+    common = dict(gene_id=listing.gene_id, path=listing.path, pull_command=listing.pull_command,
+                  fingerprint=_key_hint(listing.path))
+    if listing.problem:
+        return GeneEntry(gene=None, trust="invalid", reason=listing.problem, **common)
     try:
-        verification = verify_gene(ref.path, trust=trust)
+        verification = verify_gene(listing.path, trust=trust)
     except UntrustedSignerError as err:
         try:
-            card = load_card(ref.path)
+            gene = Gene.load(listing.path)
         except GenehubError as card_err:
-            return GeneEntry(card=_raw_card(ref.path), trust="invalid", reason=str(card_err), **common)
-        return GeneEntry(card=card, trust="untrusted", reason=str(err), **common)
-    except (VerificationError, GenehubError) as err:
-        return GeneEntry(card=_raw_card(ref.path), trust="invalid", reason=str(err), **common)
+            return GeneEntry(gene=None, trust="invalid", reason=str(card_err), **common)
+        return GeneEntry(gene=gene, trust="untrusted", reason=str(err), examples=_examples(gene), **common)
+    except GenehubError as err:
+        gene = _readable(listing.path)
+        return GeneEntry(gene=gene, trust="invalid", reason=str(err), examples=_examples(gene), **common)
+    gene = Gene(listing.path, verification.card)
     common["fingerprint"] = verification.fingerprint
-    return GeneEntry(card=verification.card, trust="verified", signer=verification.signer, **common)
+    return GeneEntry(gene=gene, trust="verified", signer=verification.signer, examples=_examples(gene), **common)
 
 
 class Catalog:
@@ -201,8 +197,8 @@ class Catalog:
     def entries(self) -> list[GeneEntry]:
         """Every gene, sorted by id."""
         if self._entries is None:
-            refs = self.source.refs()
-            self._entries = {ref.gene_id: inspect_gene(ref, trust=self.trust) for ref in refs}
+            listings = self.source.listings()
+            self._entries = {item.gene_id: inspect_gene(item, trust=self.trust) for item in listings}
             log.info("catalog of %s: %d genes", self.source.label, len(self._entries))
         return list(self._entries.values())
 
@@ -236,8 +232,8 @@ class Catalog:
         words = query.lower().split()
         found = []
         for e in self.entries():
-            text = " ".join([e.gene_id, str(e.card.get("name", "")), e.skill, str(e.card.get("summary", "")),
-                             e.host]).lower()
+            named = [e.gene.name, e.gene.summary] if e.gene is not None else []
+            text = " ".join([e.gene_id, *named, e.skill, e.host]).lower()
             if any(w not in text for w in words):
                 continue
             if (host and e.host != host) or (skill and e.skill != skill) or (license and e.license != license) \

@@ -22,7 +22,7 @@ from .._staging import inside, staged_dir
 from ..errors import GenehubError, NotFoundError
 from ..gene import CARD, TrustStore
 from ..registry import Registry, open_registry, search
-from .catalog import DirectorySource, GeneRef, GeneSource
+from .catalog import DirectorySource, GeneSource, Listing
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +83,16 @@ class RegistrySource:
             fetch(self.registry, snap, tmp, limit=max_file_bytes())
         return dest
 
-    def refs(self) -> list[GeneRef]:
-        refs = []
+    def listings(self) -> list[Listing]:
+        found = []
         for hit in search(registry=self.registry, trust=self.trust):
             try:
                 path, problem = self.fetch(hit.repo_id, hit.revision), None
             except GenehubError as err:  # shown as an invalid gene, with the reason
                 log.warning("cannot fetch %s: %s", hit.repo_id, err)
                 path, problem = self.cache / ".unfetched" / hit.repo_id.replace("/", "--"), str(err)
-            refs.append(GeneRef(hit.repo_id, path, self.pull_command(hit.repo_id, hit.revision), problem=problem))
-        return refs
+            found.append(Listing(hit.repo_id, path, self.pull_command(hit.repo_id, hit.revision), problem=problem))
+        return found
 
 
 def open_source(spec: Registry | str | None, *, cache: str | Path | None = None,

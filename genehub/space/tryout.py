@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NotFoundError, UsageError, VerificationError
-from ..gene import verify_gene
+from ..gene import Gene, verify_gene
 from ..hosts import HostInfo, describe_host, require_compatible
 from .catalog import Catalog
 
@@ -67,12 +67,12 @@ class Tried:
         return self.names.get(adapter or NONE, adapter or NONE)
 
 
-def compose_genes(host: Path, gene_dirs: Sequence[Path], gene_ids: Sequence[str], **options: Any) -> Tried:
+def compose_genes(host: Path, genes: Sequence[Gene], gene_ids: Sequence[str], **options: Any) -> Tried:
     """Plug the genes into ``host`` behind a freshly trained router (:func:`genehub.routing.compose`).
 
     Args:
         host: the host model directory.
-        gene_dirs: the genes' directories, verified by the caller.
+        genes: the genes, verified by the caller.
         gene_ids: the Space's id of each gene (a registry repo id or a folder name), in the same order.
         **options: passed to :func:`genehub.routing.compose` (``mode=``, ``top_k=``, router options).
 
@@ -81,11 +81,12 @@ def compose_genes(host: Path, gene_dirs: Sequence[Path], gene_ids: Sequence[str]
         IncompatibleError: a gene was made for another host.
         RouterError: a router cannot be trained for these genes.
     """
-    from ..routing import compose, load_gene
+    from ..routing import adapter_name, compose
+    from ..zoo import none_prompts
 
-    refs = [load_gene(d) for d in gene_dirs]
-    composition = compose(host, refs, None, **options)
-    names = {ref.name: gene_id for ref, gene_id in zip(refs, gene_ids)}
+    # "none": the zoo's host skills no gene covers, plain text any host reads.
+    composition = compose(host, list(genes), None, **{"none_prompts": none_prompts, **options})
+    names = {adapter_name(gene): gene_id for gene, gene_id in zip(genes, gene_ids)}
     names[NONE] = NONE
     return Tried(composition, names)
 
@@ -131,8 +132,8 @@ class Playground:
             self._infos[label] = describe_host(self.hosts[label])
         return self._infos[label]
 
-    def check(self, label: str, gene_ids: Sequence[str], prompt: str) -> list[Path]:
-        """Everything that can be refused before running a model; returns the genes' directories.
+    def check(self, label: str, gene_ids: Sequence[str], prompt: str) -> list[Gene]:
+        """Everything that can be refused before running a model; returns the genes, verified now.
 
         Raises:
             UsageError: empty or over-long prompt, no gene picked.
@@ -148,31 +149,30 @@ class Playground:
         if not gene_ids:
             raise UsageError("No gene is selected.", hint="Pick one or more genes to plug into the host.")
         info = self.host_info(label)
-        dirs = []
+        genes = []
         for gene_id in gene_ids:
             entry = self.catalog.get(gene_id)
             try:
-                verify_gene(entry.path, trust=self.catalog.trust)
+                verification = verify_gene(entry.path, trust=self.catalog.trust)
             except VerificationError as err:
                 raise VerificationError(f"Gene {gene_id} cannot be used: {err.message}", files=err.files,
                                         hint=err.hint) from None
-            require_compatible(entry.card["host"], info, what=f"gene {gene_id}")
-            dirs.append(entry.path)
-        return dirs
+            gene = Gene(entry.path, verification.card)
+            require_compatible(gene.host, info, what=f"gene {gene_id}")
+            genes.append(gene)
+        return genes
 
-    def composition(self, label: str, gene_ids: Sequence[str], dirs: Sequence[Path]) -> Tried:
+    def composition(self, label: str, gene_ids: Sequence[str], genes: Sequence[Gene]) -> Tried:
         """The composition of host ``label`` with these genes: cached per host and gene set, else built now.
 
-        The cache key holds each gene's exact revision (:func:`genehub.routing.gene_revision`), so a gene
-        that changed since (a new commit in the registry, files rewritten) gets a new composition.
+        The cache key holds each gene's exact digest (:attr:`genehub.gene.Gene.digest`), so a gene that
+        changed since (a new commit in the registry, files rewritten) gets a new composition.
         """
-        from ..routing import gene_revision
-
-        key = (label, tuple(sorted((g, gene_revision(d)) for g, d in zip(gene_ids, dirs))))
+        key = (label, tuple(sorted((g, gene.digest) for g, gene in zip(gene_ids, genes))))
         if key in self._composed:
             self._composed.move_to_end(key)
             return self._composed[key]
-        tried = compose_genes(self.hosts[label], dirs, gene_ids)
+        tried = compose_genes(self.hosts[label], genes, gene_ids)
         self._composed[key] = tried
         while len(self._composed) > max(1, self.max_compositions):
             (host, genes), _ = self._composed.popitem(last=False)
@@ -189,10 +189,10 @@ class Playground:
             GenehubError: see :meth:`check`; RouterError if a router cannot be trained for these genes.
         """
         gene_ids = tuple(dict.fromkeys(gene_ids))  # keep order, drop duplicates
-        dirs = self.check(label, gene_ids, prompt)
+        genes = self.check(label, gene_ids, prompt)
         prompt = prompt.strip()
         with self._lock:
-            tried = self.composition(label, gene_ids, dirs)
+            tried = self.composition(label, gene_ids, genes)
             comp = tried.composition
             start = time.perf_counter()
             base = comp.generate([prompt], genes=[None], max_new_tokens=self.max_new_tokens)[0]

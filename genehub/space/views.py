@@ -32,13 +32,12 @@ def browse_table(entries: Sequence[GeneEntry]) -> Any:
 
     rows = []
     for e in entries:
-        fidelity = e.card.get("fidelity", {}).get("skill", {}) if isinstance(e.card.get("fidelity"), dict) else {}
         rows.append({
             "gene": e.gene_id,
             "host": e.host,
             "skill": e.skill,
-            "homology": _num(e.card.get("homology", {}).get("aggregate")) if isinstance(e.card.get("homology"), dict) else None,
-            "fidelity": _num(fidelity.get("gene")),
+            "homology": _num(e.gene.homology.aggregate) if e.gene is not None else None,
+            "fidelity": _num(e.gene.fidelity.gene) if e.gene is not None else None,
             "license": e.license,
             "signature": _TRUST_BADGE[e.trust],
             "signer": e.signer or ("-" if e.trust == "invalid" else "unknown key"),
@@ -55,8 +54,8 @@ def card_markdown(entry: GeneEntry) -> str:
     readme = entry.path / README
     if readme.is_file():
         text = readme.read_text(encoding="utf-8")
-    elif entry.trust != "invalid":
-        text = render_readme(entry.card, signer_fingerprint=entry.fingerprint)
+    elif entry.gene is not None and entry.trust != "invalid":
+        text = render_readme(entry.gene.card, signer_fingerprint=entry.fingerprint)
     else:
         text = "_This gene has no readable card._"
     return banner + "\n\n" + _FRONT_MATTER.sub("", text, count=1).strip() + "\n"
@@ -88,10 +87,11 @@ def homology_figure(entry: GeneEntry) -> Any:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    per_layer = entry.card.get("homology", {}).get("per_layer", []) if isinstance(entry.card.get("homology"), dict) else []
+    homology = entry.gene.homology if entry.gene is not None else None
+    per_layer = homology.per_layer if homology is not None else ()
     fig = Figure(figsize=(6, 3), dpi=100)
     ax = fig.add_subplot()
-    if not per_layer:
+    if homology is None or not per_layer:
         ax.text(0.5, 0.5, "no homology in this card", ha="center", va="center")
         ax.set_axis_off()
         return fig
@@ -104,8 +104,8 @@ def homology_figure(entry: GeneEntry) -> Any:
     ax.set_xlabel("layer")
     ax.set_ylabel("cosine")
     ax.set_ylim(min(0.0, *(r["pca_cosine"] for r in per_layer), *(r["mean_diff_cosine"] for r in per_layer)), 1.0)
-    ax.axhline(entry.card["homology"].get("aggregate", 0), color="grey", linestyle="--", linewidth=1,
-               label=f"aggregate {entry.card['homology'].get('aggregate', 0):.2f}")
+    ax.axhline(homology.aggregate, color="grey", linestyle="--", linewidth=1,
+               label=f"aggregate {homology.aggregate:.2f}")
     ax.set_title(f"Homology of {entry.gene_id} with its host, per layer")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -120,15 +120,13 @@ def fidelity_table(entry: GeneEntry) -> Any:
     """
     import pandas as pd
 
-    fid = entry.card.get("fidelity", {}) if isinstance(entry.card.get("fidelity"), dict) else {}
     rows = []
-    skill = fid.get("skill")
-    if isinstance(skill, dict):
-        rows.append({"skill": entry.skill, "host": _num(skill.get("host")), "donor": _num(skill.get("donor")),
-                     "host + gene": _num(skill.get("gene"))})
-    for name, row in sorted((fid.get("other_skills") or {}).items()):
-        rows.append({"skill": f"{name} (other)", "host": _num(row.get("host")), "donor": None,
-                     "host + gene": _num(row.get("gene"))})
+    if entry.gene is not None:
+        fid = entry.gene.fidelity
+        rows.append({"skill": entry.skill, "host": _num(fid.host), "donor": _num(fid.donor), "host + gene": _num(fid.gene)})
+        for name, row in sorted(fid.other_skills.items()):
+            rows.append({"skill": f"{name} (other)", "host": _num(row.get("host")), "donor": None,
+                         "host + gene": _num(row.get("gene"))})
     for row in rows:
         row["gain"] = (round(row["host + gene"] - row["host"], 3)
                        if row["host + gene"] is not None and row["host"] is not None else None)
@@ -143,17 +141,17 @@ def lineage_edges(entry: GeneEntry, catalog: Catalog | None = None, *, depth: in
     if catalog is not None:
         for e in catalog.entries():
             by_name[e.gene_id] = e
-            by_name.setdefault(str(e.card.get("name", "")), e)
+            if e.gene is not None:
+                by_name.setdefault(e.gene.name, e)
 
     def walk(node: GeneEntry, label: str, level: int) -> None:
-        if label in seen or level > depth:
+        if label in seen or level > depth or node.gene is None:
             return
         seen.add(label)
-        for parent in node.card.get("parents", []) or []:
-            name = str(parent.get("repo_id", "?"))
-            edges.append((name, label, str(parent.get("role", "parent"))))
-            if parent.get("role") == "parent_gene" and name in by_name:
-                walk(by_name[name], name, level + 1)
+        for parent in node.gene.parents:
+            edges.append((parent.repo_id, label, parent.role))
+            if parent.role == "parent_gene" and parent.repo_id in by_name:
+                walk(by_name[parent.repo_id], parent.repo_id, level + 1)
 
     walk(entry, entry.gene_id, 0)
     return edges
@@ -165,7 +163,7 @@ _ROLE_COLOURS = {"host": "#dbeafe", "donor": "#fde68a", "parent_gene": "#d1fae5"
 def lineage_svg(entry: GeneEntry, catalog: Catalog | None = None) -> str:
     """The lineage as a layered SVG graph: ancestors on the left, the gene on the right, edges labelled by role."""
     edges = lineage_edges(entry, catalog)
-    recipe = str(entry.card.get("lineage", {}).get("recipe", "?")) if isinstance(entry.card.get("lineage"), dict) else "?"
+    recipe = str(entry.card["lineage"]["recipe"]) if entry.gene is not None else "?"
     # Depth of a node = longest path to the gene; the gene is column 0 (drawn rightmost).
     depth = {entry.gene_id: 0}
     role = {entry.gene_id: "gene"}

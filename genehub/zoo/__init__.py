@@ -6,6 +6,10 @@ donors fine-tuned from the host that master one skill each, and a heterologous h
 own seed and data order). All are ``save_pretrained`` directories with a character-level tokenizer, so
 ``AutoModelForCausalLM.from_pretrained(zoo.host)`` loads them like any Hub model.
 
+The zoo also supplies the data genehub's core takes as arguments on these models: a skill's splits with
+the zoo as its library of other skills (:func:`skill_data`, :data:`LIBRARY`, for extraction) and the
+router's "none" prompts (:func:`none_prompts`).
+
 Example:
     >>> from genehub import zoo
     >>> z = zoo.build("tiny")                      # ~1 minute the first time, instant after
@@ -14,12 +18,26 @@ Example:
 """
 
 from .build import PRESETS, ModelSpec, Preset, Zoo, build, load, train_donor
-from .evaluate import accuracy, exact_match, greedy_answers, skill_accuracies
-from .skills import GENERAL_SKILLS, HOST_SKILLS, SKILLS, Skill, general_dataset, get_skill, skill_dataset
+from .skills import (
+    GENERAL_SKILLS,
+    HOST_SKILLS,
+    LIBRARY,
+    SKILLS,
+    Skill,
+    ZooSkills,
+    general_dataset,
+    get_skill,
+    none_prompts,
+    none_rows,
+    search_tasks,
+    skill_data,
+    split_rows,
+    skill_dataset,
+)
 from .tokenizer import build_tokenizer
 
 __all__ = [
-    "GENERAL_SKILLS", "HOST_SKILLS", "PRESETS", "SKILLS", "ModelSpec", "Preset", "Skill", "Zoo", "accuracy",
-    "build", "build_tokenizer", "exact_match", "general_dataset", "get_skill", "greedy_answers", "load",
-    "skill_accuracies", "skill_dataset", "train_donor",
+    "GENERAL_SKILLS", "HOST_SKILLS", "LIBRARY", "PRESETS", "SKILLS", "ModelSpec", "Preset", "Skill", "Zoo",
+    "ZooSkills", "build", "build_tokenizer", "general_dataset", "get_skill", "load", "none_prompts", "none_rows",
+    "search_tasks", "skill_data", "skill_dataset", "split_rows", "train_donor",
 ]

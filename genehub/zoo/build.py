@@ -19,6 +19,7 @@ from typing import Any
 from .._paths import cache_dir
 from .._staging import staged_dir
 from ..errors import UsageError, ZooError
+from ..hosts import MODEL_META
 from . import skills as _skills
 from .train import TrainConfig, train
 
@@ -127,7 +128,7 @@ def _new_model(spec: ModelSpec, tokenizer: Any, seed: int) -> Any:
 def _save(model: Any, tokenizer: Any, path: Path, meta: dict[str, Any]) -> None:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
-    (path / "genehub.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    (path / MODEL_META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
 def train_donor(host: str | Path, skill: str, out: str | Path, *, steps: int = 300, lr: float = 1.5e-3,
@@ -206,7 +207,7 @@ def load(root: str | Path) -> Zoo:
 def _build_into(root: Path, recipe: Preset, *, progress: bool) -> None:
     from tqdm.auto import tqdm
 
-    from .evaluate import skill_accuracies
+    from ..evaluate import skill_accuracies
     from .tokenizer import build_tokenizer
 
     root.mkdir(parents=True, exist_ok=True)

@@ -15,9 +15,11 @@ Example:
 from __future__ import annotations
 
 import random
+import re
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import UsageError
 
@@ -115,20 +117,27 @@ def sample(skill_names: Sequence[str], n: int, *, seed: int, heldout_share: floa
     return [skills[i % len(skills)].example(rng, heldout=rng.random() < heldout_share) for i in range(n)]
 
 
-def skill_splits(name: str, *, n_train: int = 512, n_validation: int = 128, n_test: int = 200,
-                 seed: int = 0) -> dict[str, list[dict[str, object]]]:
-    """One skill's train/validation/test rows as plain lists (what :func:`skill_dataset` wraps).
+_SPLIT_STREAMS = {"train": 1, "validation": 2, "test": 3}
+
+
+def split_rows(name: str, split: str, n: int, *, seed: int = 0) -> list[dict[str, object]]:
+    """``n`` rows of one split of one skill (the first ``n`` of any larger draw of that split).
 
     train and validation use the seen templates; test mixes seen and held-out templates half and half
     (column ``heldout``). Splits use disjoint random streams.
     """
     get_skill(name)  # fail early on an unknown name
-    base = seed * 1000 + sum(map(ord, name))
-    return {
-        "train": sample([name], n_train, seed=base + 1),
-        "validation": sample([name], n_validation, seed=base + 2),
-        "test": sample([name], n_test, seed=base + 3, heldout_share=0.5),
-    }
+    if split not in _SPLIT_STREAMS:
+        raise UsageError(f"Unknown split {split!r}.", hint=f"Use one of: {', '.join(_SPLIT_STREAMS)}.")
+    stream = seed * 1000 + sum(map(ord, name)) + _SPLIT_STREAMS[split]
+    return sample([name], n, seed=stream, heldout_share=0.5 if split == "test" else 0.0)
+
+
+def skill_splits(name: str, *, n_train: int = 512, n_validation: int = 128, n_test: int = 200,
+                 seed: int = 0) -> dict[str, list[dict[str, object]]]:
+    """One skill's train/validation/test rows as plain lists (what :func:`skill_dataset` wraps)."""
+    sizes = {"train": n_train, "validation": n_validation, "test": n_test}
+    return {split: split_rows(name, split, n, seed=seed) for split, n in sizes.items()}
 
 
 def skill_dataset(name: str, *, n_train: int = 512, n_validation: int = 128, n_test: int = 200, seed: int = 0):
@@ -146,3 +155,76 @@ def general_dataset(*, n: int = 256, seed: int = 0, split: str = "train"):
     offset = {"train": 11, "validation": 12, "test": 13}[split]
     heldout = 0.5 if split == "test" else 0.0
     return Dataset.from_list(sample(GENERAL_SKILLS, n, seed=seed * 1000 + offset, heldout_share=heldout))
+
+
+def none_prompts(covered: Sequence[str], *, seed: int = 0, per_skill: int = 256) -> list[str]:
+    """Prompts for a router's "none" class: every host skill that no gene covers (seen phrasings).
+
+    What the host already does without a gene is exactly what "none" means, and the more of it a router
+    sees, the less it takes an unfamiliar phrasing of a host skill for a gene's skill (bench/REPORT.md).
+    When the genes cover every host skill, the general skills stand in. Pass it to
+    :meth:`genehub.routing.Router.train` (or :func:`genehub.routing.compose`) as ``none_prompts``: the
+    router calls it with its genes' skills, again whenever a gene is added.
+    """
+    return [str(r["prompt"]) for r in none_rows(covered, seed=seed, per_skill=per_skill)]
+
+
+def none_rows(covered: Sequence[str], *, seed: int = 0, per_skill: int = 256) -> list[dict[str, object]]:
+    """The rows (prompt, answer, skill) behind :func:`none_prompts`."""
+    skills = [s for s in HOST_SKILLS if s not in set(covered)] or list(GENERAL_SKILLS)
+    return sample(skills, per_skill * len(skills), seed=seed * 1000 + 11)  # seen phrasings only
+
+
+class ZooSkills:
+    """The zoo's skills as a :class:`genehub.lorafy.SkillLibrary`: what a gene extracted on a zoo model
+    must leave alone (the host's skills), the prompts it is contrasted with, and a skill's own splits."""
+
+    names: tuple[str, ...] = tuple(SKILLS)
+    preserve: tuple[str, ...] = HOST_SKILLS
+    general: tuple[str, ...] = GENERAL_SKILLS
+
+    def __repr__(self) -> str:
+        return "genehub.zoo.LIBRARY"
+
+    def rows(self, name: str, split: str, n: int) -> list[dict[str, object]]:
+        return split_rows(name, split, n)
+
+    def contrast_pairs(self, skill: str, others: Sequence[str], n: int, *, seed: int = 0
+                       ) -> tuple[list[str], list[str]] | None:
+        """``n`` prompt pairs that fill the same template slot with the same word (``"S:{x}="`` vs
+        ``"C:{x}="``, ``"sort {x}:"`` vs ``"copy {x}:"``), so the pair differs in the skill asked and
+        nothing else; None when no other skill's templates line up with this one's."""
+        own = get_skill(skill)
+        fields = set(re.findall(r"{(\w+)}", own.templates[0]))
+        pool = [get_skill(s) for s in others
+                if set(re.findall(r"{(\w+)}", get_skill(s).templates[0])) == fields
+                and len(get_skill(s).templates) == len(own.templates)]
+        if not pool:
+            return None
+        rng = random.Random(seed + 7)
+        left, right = [], []
+        for i in range(n):
+            values, _ = own.make(rng)
+            j = rng.randrange(len(own.templates))
+            left.append(own.templates[j].format(**values))
+            right.append(pool[i % len(pool)].templates[j].format(**values))
+        return left, right
+
+
+#: The zoo's skills, for :func:`genehub.lorafy.extract` (``library=``) and :func:`skill_data`.
+LIBRARY = ZooSkills()
+
+
+def skill_data(name: str) -> Any:
+    """A zoo skill as :func:`genehub.lorafy.extract` takes it: its splits, and the zoo as its library
+    (the skills the gene must leave alone and is contrasted with)."""
+    from ..lorafy import load_skill_data
+
+    return load_skill_data(name, library=LIBRARY)
+
+
+def search_tasks(skills: Sequence[str], *, n_validation: int = 200, n_test: int = 200
+                 ) -> dict[str, tuple[list[dict[str, object]], list[dict[str, object]]]]:
+    """``{skill: (validation rows, test rows)}`` of zoo skills, for :func:`genehub.breeding.evolve.evolve`
+    (``tasks=search_tasks``): recipes are searched on validation prompts and the winner is tested apart."""
+    return {s: (split_rows(s, "validation", n_validation), split_rows(s, "test", n_test)) for s in skills}

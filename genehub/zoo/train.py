@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from . import skills as _skills
-from .evaluate import encode_pairs
+from ..evaluate import encode_pairs
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Pytest fixtures that start the loopback Hub and point huggingface_hub at it.
 
-Import them from ``tests/conftest.py`` (``from hubserver.fixtures import hub_server, hub_mode``).
+``tests/conftest.py`` loads this module as a plugin (``pytest_plugins``), so tests just name them.
 Each test gets its own server, blob store and ``HF_HOME``; the client reads ``HF_ENDPOINT`` and
 ``HF_TOKEN`` (set here) and its import-time constants are patched to match.
 """

@@ -1,0 +1,132 @@
+"""Builders shared by the Space tests: signed zoo genes in a folder or a registry, a foreign host, a running Space.
+
+``gene_shelf(tmp_path_factory, zoo)`` builds the shelf below once per session for every Space test module.
+
+``build_gene_shelf(root, zoo)`` copies the real zoo genes of ``tests/_genes.py`` (sort and upper, on the
+tiny zoo's host) and signs them into four cases:
+
+| gene | signed by | status in a store that trusts alice |
+| --- | --- | --- |
+| sort-gene | alice | verified |
+| upper-gene | alice | verified |
+| rogue-upper | mallory | untrusted |
+| tampered-sort | alice, then its weights changed | invalid |
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+TRUSTED = ("sort-gene", "upper-gene")
+HOST = "genehub-zoo/tiny-host"  # the tiny zoo host's repo id, as the Space labels it
+_SHELVES: dict[str, dict[str, Any]] = {}
+
+
+def gene_shelf(tmp_path_factory: Any, zoo: Any) -> dict[str, Any]:
+    """:func:`build_gene_shelf` plus a :func:`foreign_host`, built once per test session and zoo.
+
+    The Space tests only read these files (registries and caches get copies), so every module shares
+    one shelf instead of signing the same genes again. Returns a new dict each call.
+    """
+    key = str(zoo.host)
+    if key not in _SHELVES:
+        root = tmp_path_factory.mktemp("space-shelf")
+        built = build_gene_shelf(root, zoo)
+        built.update(foreign=foreign_host(root / "foreign-host"), zoo=zoo)
+        _SHELVES[key] = built
+    return dict(_SHELVES[key])
+
+
+def build_gene_shelf(root: Path, zoo: Any) -> dict[str, Any]:
+    """Write the four genes above under ``root/genes`` and a trust store trusting alice under ``root/trust``.
+
+    Returns:
+        ``{"genes": folder, "trust": trust folder, "keys": {name: KeyPaths}}``.
+    """
+    from genehub.gene import TrustStore, new_key, sign_gene
+
+    from _genes import cached_genes
+
+    keys = {name: new_key(name, directory=root / "keys") for name in ("alice", "mallory")}
+    genes = root / "genes"
+    made = cached_genes(zoo, ["sort", "upper"])
+    sort_gene = Path(shutil.copytree(made["sort"], genes / "sort-gene"))
+    upper_gene = Path(shutil.copytree(made["upper"], genes / "upper-gene"))
+    sign_gene(sort_gene, key=keys["alice"].private, repo_id="zoo/sort-gene")  # the repos publish_shelf uses
+    sign_gene(upper_gene, key=keys["alice"].private, repo_id="zoo/upper-gene")
+    rogue = Path(shutil.copytree(upper_gene, genes / "rogue-upper"))
+    sign_gene(rogue, key=keys["mallory"].private, repo_id="zoo/rogue-upper")
+    tampered = Path(shutil.copytree(sort_gene, genes / "tampered-sort"))
+    weights = tampered / "adapter_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01
+    weights.write_bytes(bytes(data))
+    TrustStore(root / "trust").add("alice", keys["alice"].public)
+    return {"genes": genes, "trust": root / "trust", "keys": keys}
+
+
+def publish_shelf(shelf: dict[str, Any], registry: Any, *, extra: dict[str, dict[str, Path]] | None = None) -> Any:
+    """Push the shelf's genes to ``registry`` (a Registry, or a folder for a local one) as ``zoo/<gene>``.
+
+    The verified and untrusted genes go through ``genehub.registry.push`` (which verifies them first);
+    the tampered one (and each ``extra`` repo, ``{repo_id: {path in repo: file}}``) is committed with the
+    registry's low-level ``commit``, as a compromised upstream would. Returns ``registry``.
+    """
+    from genehub.gene import TrustStore
+    from genehub.registry import LocalRegistry, Registry, push
+
+    reg = registry if isinstance(registry, Registry) else LocalRegistry(registry)
+    for name in TRUSTED:
+        push(shelf["genes"] / name, f"zoo/{name}", registry=reg, trust=TrustStore(shelf["trust"]))
+    mallory = TrustStore(shelf["trust"].parent / "mallory-trust")
+    mallory.add("mallory", shelf["keys"]["mallory"].public)
+    push(shelf["genes"] / "rogue-upper", "zoo/rogue-upper", registry=reg, trust=mallory)
+    tampered = shelf["genes"] / "tampered-sort"
+    planted = {"zoo/tampered-sort": {p.name: p for p in sorted(tampered.iterdir())}, **(extra or {})}
+    for repo_id, files in planted.items():
+        reg.ensure_repo(repo_id)
+        reg.commit(repo_id, files=files, deleted=[], message="Publish gene sort-gene 0.1.0", parent=None)
+    return registry
+
+
+def foreign_host(out: Path) -> Path:
+    """A tiny Llama with the zoo's tokenizer but hidden size 32: no zoo gene fits it."""
+    import json
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from genehub.zoo import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=4, intermediate_size=64, max_position_embeddings=64,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                         bos_token_id=tokenizer.bos_token_id, tie_word_embeddings=True)
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "genehub.json").write_text(json.dumps({"repo_id": "other/narrow-host", "license": "apache-2.0"}))
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch_space(root: Path, shelf: dict) -> tuple[Any, str, dict]:
+    """Publish the shelf's genes to a local registry under ``root`` and launch the Space over it on a free port."""
+    from genehub.space import Playground, build_app, open_catalog
+
+    shelf = {**shelf, "registry": publish_shelf(shelf, root / "registry")}
+    catalog = open_catalog(str(shelf["registry"]), trust=shelf["trust"], cache=root / "space-cache")
+    playground = Playground(catalog, {HOST: shelf["zoo"].host, "other/narrow-host": shelf["foreign"]}, max_new_tokens=12)
+    demo = build_app(catalog, playground)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+                ssr_mode=False)
+    return demo, demo.local_url, shelf
