@@ -109,7 +109,7 @@ def _train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], recipe: 
     import torch
     from tqdm.auto import tqdm
 
-    from .evaluate import encode_pairs
+    from ..evaluate import encode_pairs
 
     torch.manual_seed(recipe.seed)
     rng = random.Random(recipe.seed)
@@ -140,7 +140,7 @@ def _train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], recipe: 
 
 
 def _accuracy(model: Any, tokenizer: Any, rows: list[dict[str, Any]]) -> dict[str, float]:
-    from .evaluate import exact_match
+    from ..evaluate import exact_match
 
     hits = exact_match(model, tokenizer, rows, batch_size=64)
     groups = {"all": hits, "seen": [h for h, r in zip(hits, rows) if not r["heldout"]],
