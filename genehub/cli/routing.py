@@ -1,8 +1,9 @@
 """CLI for routers and composition.
 
+    genehub router card G1 G2 --host H [--general F]         (routing blocks for genes made elsewhere)
     genehub router train --host H --genes G1 G2 --out R     genehub router show R
     genehub router sign R --key NAME                         genehub router verify R
-    genehub run "prompt" ... --host H --genes G1 G2 [--router R]   (or --file F, or stdin)
+    genehub run "prompt" ... --host H --genes G1 G2 [--router prototypes|head|R]   (or --file F, or stdin)
 """
 
 from __future__ import annotations
@@ -15,12 +16,120 @@ from .._tables import print_table
 from ._common import add_command, add_group, add_json, config_default, print_json
 
 
+ZOO_PREFIX = "genehub-zoo/"
+
+
+def read_prompts_file(path: str) -> list[str]:
+    """Prompts from a file: one per line (.txt), or ``prompt`` / chat ``messages`` (their last user
+    message) per line of a .jsonl file."""
+    import json
+    from pathlib import Path
+
+    from ..errors import NotFoundError, UsageError
+
+    file = Path(path)
+    if not file.is_file():
+        raise NotFoundError(f"No prompts file {path}.", hint="Pass a .txt (one prompt a line) or .jsonl file.", path=path)
+    lines = [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if file.suffix.lower() not in (".jsonl", ".json"):
+        return lines
+    out = []
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("prompt"), str):
+            out.append(row["prompt"])
+        elif isinstance(row, dict) and isinstance(row.get("messages"), list) and row["messages"]:
+            users = [m for m in row["messages"] if isinstance(m, dict) and m.get("role") == "user"]
+            out.append(str((users or row["messages"])[-1].get("content", "")))
+        else:
+            raise UsageError(f"{path} line {number} has no \"prompt\" or \"messages\".",
+                             hint='Write one {"prompt": ...} or {"messages": [...]} object per line.')
+    return out
+
+
+def zoo_general(host: str) -> list[str] | None:
+    """The zoo's general prompts for one of its hosts (what it answers by itself), or None for another host:
+    the tiny zoo's general skills, or the chat families that calibrate routing on the real preset's host."""
+    from ..hosts import model_meta
+
+    meta = model_meta(host)
+    if str(meta.get("repo_id", "")).startswith(ZOO_PREFIX):
+        from ..zoo import general_dataset
+
+        return [str(r["prompt"]) for r in general_dataset(n=256, split="train")]
+    from ..zoo import real
+
+    if meta.get("name") == real.HOST:
+        from ..zoo import general
+
+        rows = general.general_prompts(4000, families=general.CALIBRATION_FAMILIES, seed=1)
+        return sorted({str(r["messages"][-1]["content"]) for r in rows})
+    return None
+
+
+def general_prompts(args: argparse.Namespace, host: str, *, required: bool = True) -> list[str] | None:
+    """What ``host`` answers by itself: ``--general FILE`` when the command has it and it is given, else the
+    zoo's own for a zoo host.
+
+    Raises:
+        UsageError: neither, and ``required``.
+    """
+    from ..errors import UsageError
+
+    if getattr(args, "general", None):
+        return read_prompts_file(args.general)
+    found = zoo_general(host)
+    if found is None and required:
+        raise UsageError(f"Routing needs prompts that {host} answers by itself.",
+                         hint="Pass --general FILE (.txt, one prompt a line, or .jsonl with prompt/messages).")
+    return found
+
+
+def background(args: argparse.Namespace, host: str) -> Any:
+    """A composition's "none" prompts: ``--general``, else the zoo's (for the tiny zoo, every host skill
+    no gene covers), else None."""
+    from ..hosts import model_meta
+
+    if not getattr(args, "general", None) and str(model_meta(host).get("repo_id", "")).startswith(ZOO_PREFIX):
+        from ..zoo import none_prompts
+
+        return none_prompts
+    return general_prompts(args, host, required=False)
+
+
+def _router_card(args: argparse.Namespace) -> int:
+    from ..hosts import describe_host, load_host
+    from ..routing.encoders import make_encoder
+    from ..routing.prototypes import route_gene
+
+    general = general_prompts(args, args.host)
+    model = tokenizer = None
+    if args.encoder != "minilm":
+        model, tokenizer = load_host(args.host)
+    else:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.host)
+    encoder = make_encoder(args.encoder, general=general or [], model=model, tokenizer=tokenizer,
+                           host=describe_host(args.host))
+    for gene in args.genes:
+        block = route_gene(gene, general or [], encoder=encoder, tokenizer=tokenizer, prototypes=args.prototypes,
+                           target_rate=args.target_rate)
+        print(f"{gene}: routing by {encoder.name}, {block['prototypes']['count']} prototype(s), threshold "
+              f"{block['threshold']:.3f} (calibrated on {block['calibration']['num_prompts']} general prompts). "
+              f"Sign it again with `genehub sign {gene} --key NAME`.")
+    return 0
+
+
 def _router_train(args: argparse.Namespace) -> int:
     from ..routing import Router
     from ..zoo import none_prompts
 
     options = {k: getattr(args, k) for k in ("threshold", "layer", "seed") if getattr(args, k) is not None}
-    router = Router.train(args.host, args.genes, none_prompts=none_prompts, **options)
+    router = Router.train(args.host, args.genes, none_prompts=background(args, args.host) or none_prompts, **options)
     out = router.save(args.out)
     acc = router.accuracy["validation"]
     print(f"router for {', '.join(router.gene_names)} (+ none) written to {out}")
@@ -78,11 +187,10 @@ def _read_prompts(args: argparse.Namespace) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     from ..routing import compose
-    from ..zoo import none_prompts
 
     prompts = _read_prompts(args)
     comp = compose(args.host, args.genes, args.router, mode="topk" if args.top_k > 1 else "top1",
-                   top_k=max(args.top_k, 1), engine=args.engine, none_prompts=none_prompts)
+                   top_k=max(args.top_k, 1), engine=args.engine, none_prompts=background(args, args.host))
     rows: list[dict[str, Any]] = []
     for start in range(0, len(prompts), args.batch_size):
         for g in comp.generate(prompts[start:start + args.batch_size], max_new_tokens=args.max_new_tokens):
@@ -102,6 +210,26 @@ def register(subparsers: Any) -> None:
     group = add_group(subparsers, "router", help="train, inspect and sign routers that pick a gene per prompt",
                       examples=["genehub router train --host ./host --genes ./sort-gene ./upper-gene --out ./router",
                                 "genehub router show ./router"])
+    p = add_command(group, "card", help="give genes made elsewhere a routing block (prototypes in the card)",
+                    func=_router_card, description=(
+                        "Give genes their routing block: prototypes of their examples in one encoder's space "
+                        "(routing.safetensors) and a threshold calibrated on general prompts, so any composition "
+                        "routes to them with no training. The card changes: sign the gene again."),
+                    examples=["genehub router card ./my-gene --host ./host --general general.jsonl",
+                              "genehub router card ./g1 ./g2 --host ZOO/host                 # a zoo host: the zoo's",
+                              "genehub router card ./g --host ./host --general prompts.txt --encoder minilm"])
+    p.add_argument("genes", nargs="+", metavar="GENE_DIR", help="gene directories (with examples.jsonl)")
+    p.add_argument("--host", required=True, help="host model directory (the genes' host)")
+    p.add_argument("--general", default=None, metavar="FILE",
+                   help="prompts the host answers by itself (.txt, one a line, or .jsonl with prompt/messages); "
+                        "default for a zoo host: the zoo's")
+    p.add_argument("--encoder", default="default",
+                   help="default (MiniLM + the host's states), minilm (no host needed to route), or host:LAYER")
+    config_default(p.add_argument("--prototypes", type=int, default=1, help="prototypes per gene (k-means K)"),
+                   "genehub.routing.prototypes:DEFAULT_PROTOTYPES")
+    config_default(p.add_argument("--target-rate", type=float, default=0.01,
+                                  help="share of general prompts a gene may take (its threshold's target)"),
+                   "genehub.routing.prototypes:DEFAULT_TARGET_RATE")
     p = add_command(group, "train", help="train a router on the genes' examples (seconds)", func=_router_train,
                     examples=["genehub router train --host ./host --genes ./sort-gene ./upper-gene --out ./router"])
     p.add_argument("--host", required=True, help="host model directory")
@@ -135,7 +263,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("prompts", nargs="*", help='prompts ("-" or none: read stdin)')
     p.add_argument("--host", required=True, help="host model directory")
     p.add_argument("--genes", nargs="+", required=True, metavar="GENE_DIR", help="gene directories")
-    p.add_argument("--router", default=None, help="router directory (default: train one now, seconds)")
+    add_router_option(p)
     p.add_argument("--file", default=None, help="read prompts from this file, one per line")
     p.add_argument("--top-k", type=int, default=1, help="mix the top K genes weighted by the router (default 1)")
     p.add_argument("--engine", choices=("auto", "fused", "peft"), default="auto",
@@ -144,3 +272,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-new-tokens", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=32)
     add_json(p, "print rows with the routing probabilities as JSON")
+
+
+def add_router_option(parser: argparse.ArgumentParser) -> None:
+    """``--router``: how a composition routes (``genehub run``, ``genehub serve``)."""
+    parser.add_argument("--router", default=None, metavar="prototypes|head|DIR",
+                        help="prototypes (the genes' routing blocks: nothing to train), head (train a router now, "
+                             "seconds), or a trained router's directory (default: prototypes when every gene has a "
+                             "routing block, else head)")

@@ -12,12 +12,15 @@ import os
 from typing import Any
 
 from ._common import add_command, add_group
+from .routing import add_router_option
 
 
 def _serve(args: argparse.Namespace) -> int:
     from ..errors import UsageError
     from ..serve import LocalBackend, ServeConfig, VllmFront, create_app, run
-    from ..zoo import none_prompts
+    from .routing import background
+
+    none_prompts = background(args, args.host)
 
     token = args.admin_token or os.environ.get("GENEHUB_ADMIN_TOKEN") or None
     config = ServeConfig(name=args.name, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
@@ -65,7 +68,7 @@ def register(subparsers: Any) -> None:
                    "NAME:base is the bare host. Concurrent requests are batched; the local engine decodes greedily.")
     p.add_argument("--host", required=True, help="host model directory")
     p.add_argument("--genes", nargs="+", required=True, metavar="GENE_DIR", help="gene directories")
-    p.add_argument("--router", default=None, help="router directory (default: train one now, seconds)")
+    add_router_option(p)
     p.add_argument("--backend", choices=("local", "vllm"), default="local",
                    help="local: genehub's engine (default); vllm: route here and generate on --upstream")
     p.add_argument("--upstream", default=None, metavar="URL", help="with --backend vllm: the vLLM server's URL")
