@@ -173,3 +173,54 @@ def print_fidelity(gene: Any) -> None:
               "donor": None, "gene": v["gene"]} for name, v in fid.other_skills.items()]
     print_table(rows, ["skill", "host", "donor", "gene"])
 
+
+def register_card_init(card_group: Any) -> None:
+    """Add ``genehub card init`` (to the ``card`` group): wrap a PEFT LoRA made elsewhere as a gene."""
+    p = add_command(
+        card_group, "init", func=_card_init,
+        help="wrap a plain PEFT LoRA made elsewhere for the host as a gene, measured on your data",
+        description="Wrap a plain PEFT LoRA made elsewhere for the host as a gene: its fidelity is measured on the\n"
+                    "data's test rows (host vs host + adapter; no donor, so the card's donor fidelity is null), the\n"
+                    "general prompts are scored by agreement with the bare host, and its parents are the host and\n"
+                    "the adapter. Sign and push it like any gene.",
+        examples=["genehub card init ./my-lora --host ./my-host --data skill.jsonl --general general.jsonl --out ./my-gene",
+                  "genehub card init ./lora --host H --data qa.csv --prompt-column q --scorer contains "
+                  "--adapter-repo-id me/my-lora --license MIT --out ./g"])
+    p.add_argument("adapter", help="the PEFT LoRA folder (adapter_config.json, adapter_model.safetensors)")
+    p.add_argument("--host", required=True, help="folder of the model the adapter was trained on")
+    p.add_argument("--data", required=True, metavar="DATA", help="the skill's rows (as for `genehub extract --data`)")
+    p.add_argument("--out", required=True, help="gene directory to write (replaced if it exists)")
+    p.add_argument("--skill", metavar="NAME", help="the skill's name on the card (default: from --data)")
+    add_general_option(p, "scored by agreement with the bare host, and the homology contrast")
+    p.add_argument("--other-skills", type=_csv, metavar="A,B", help="other skills to report: data files or zoo skill names")
+    p.add_argument("--scorer", default=None, help="how fidelity is scored (see `genehub extract --help`)")
+    add_format_options(p)
+    p.add_argument("--name", help="gene name (default: SKILL-gene)")
+    p.add_argument("--license", help="SPDX licence of the host and the adapter when their folders do not say")
+    p.add_argument("--host-repo-id", metavar="OWNER/NAME", help="the host's Hub id (as for `genehub extract`)")
+    p.add_argument("--adapter-repo-id", metavar="OWNER/NAME", help="where the adapter came from (default local/FOLDER)")
+    add_model_options(p)
+    add_json(p, "print the card's measurements as JSON")
+
+
+def _card_init(args: argparse.Namespace) -> int:
+    from ..gene import Gene
+    from ..lorafy import AdoptConfig, adopt
+    from ._common import print_json
+
+    library, others = _other_skills(args, None)
+    config = AdoptConfig(name=args.name, skill=args.skill, license=args.license, host_repo_id=args.host_repo_id,
+                         adapter_repo_id=args.adapter_repo_id, scorer=args.scorer, prompt_column=args.prompt_column,
+                         completion_column=args.completion_column, chat=args.chat, other_skills=others,
+                         dtype=args.dtype, device=args.device)
+    path = adopt(args.adapter, args.host, args.data, args.out, config, library=library, general=args.general)
+    gene = Gene.load(path)
+    if args.json:
+        print_json({"path": str(path), **{k: gene.card[k] for k in ("circuit", "homology", "fidelity", "adapter",
+                                                                    "parents")}})
+        return 0
+    print(f"gene '{gene.name}' written to {path} (adapter on layers {gene.card['adapter']['layers']}, "
+          f"modules {', '.join(gene.card['adapter']['target_modules'])})")
+    print_fidelity(gene)
+    print(f"Sign it with `genehub sign {path} --key NAME`.")
+    return 0
