@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from ..errors import GenehubError
 
 # One module per group of commands; the order is the order of `genehub --help`.
-_GROUPS = ("zoo", "gene", "registry", "extract", "routing", "serve", "breed", "space", "demo")
+_GROUPS = ("hosts", "zoo", "gene", "registry", "extract", "routing", "serve", "breed", "space", "demo")
 
 _DESCRIPTION = """\
 genehub: skills of language models as shareable, signed, composable LoRA genes.

@@ -7,6 +7,7 @@ A gene is a plain PEFT adapter directory plus a card, a Hub README, router examp
     gene.json                  the card (schemas/gene-card.schema.json)
     README.md                  Hub model card rendered from gene.json
     examples.jsonl             {"prompt": ..., "answer": ...} lines that express the skill
+    routing.safetensors        optional: routing prototypes the card's ``routing`` block describes
     gene.sig                   model_signing bundle over every other file (not itself signed)
 """
 
@@ -22,9 +23,10 @@ CARD = "gene.json"
 README = "README.md"
 EXAMPLES = "examples.jsonl"
 SIGNATURE = "gene.sig"
+ROUTING = "routing.safetensors"
 
 #: Files whose sha256 the card records under ``files`` (the card cannot hold its own digest).
-DIGESTED_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS, EXAMPLES)
+DIGESTED_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS, EXAMPLES, ROUTING)
 #: Every file a complete gene has besides its signature.
 GENE_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS, CARD, README, EXAMPLES)
 #: What pins a gene's behaviour exactly: its card (which records the payload digests) and the payload.

@@ -97,14 +97,17 @@ def _replace_output(output: Any, tensor: torch.Tensor) -> Any:
 
 
 @contextlib.contextmanager
-def capture(model: Any, components: Iterable[ComponentKey]) -> Iterator[dict[ComponentKey, torch.Tensor]]:
-    """Record the outputs of ``components`` during the forward passes inside the block."""
+def capture(model: Any, components: Iterable[ComponentKey], *,
+            keep_graph: bool = False) -> Iterator[dict[ComponentKey, torch.Tensor]]:
+    """Record the outputs of ``components`` during the forward passes inside the block (``keep_graph``: as
+    they are, so gradients can be taken with respect to them; else detached)."""
     layers = decoder_layers(model)
     cache: dict[ComponentKey, torch.Tensor] = {}
     handles = []
     for key in components:
         def hook(_module: Any, _inputs: Any, output: Any, key: ComponentKey = key) -> None:
-            cache[key] = _output_tensor(output).detach()
+            out = _output_tensor(output)
+            cache[key] = out if keep_graph else out.detach()
         handles.append(block(layers[key[0]], key[1]).register_forward_hook(hook))
     try:
         yield cache

@@ -8,6 +8,14 @@ difference in the answer's log-probability it restores::
 
 (summed over the answer tokens of all prompts). Components are then added greedily, best first, and the
 joint patch is re-measured until it restores ``target_share`` of the difference: that set is the circuit.
+
+Scoring every component exactly costs one forward pass each, and growing the set one more per component:
+fine for a few dozen blocks of a small model, hours for a real one on a CPU. So past
+:data:`EXACT_MAX_COMPONENTS` components (``method="auto"``), each score is *attribution patching*'s linear
+estimate (Nanda, 2023): ``(act_donor(c) - act_host(c)) . d logp / d act_host(c)``, every component from one
+forward and backward pass of the host; and the size of the circuit is found by patching the top ``k``
+components exactly, for ``k`` doubling and then bisected (about ``2 log2(n)`` passes). The selected set's
+share is always measured by real patching.
 """
 
 from __future__ import annotations
@@ -25,6 +33,11 @@ from ..hosts import model_device
 from ._model import ComponentKey, all_components, answer_logprob, capture, patch
 
 log = logging.getLogger(__name__)
+
+#: Up to this many components (``method="auto"``), every one is scored by exact patching and the circuit is
+#: grown one component at a time; beyond it, attribution scores and a search over the circuit's size.
+EXACT_MAX_COMPONENTS = 16
+METHODS = ("auto", "exact", "attribution")
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,7 @@ def locate_circuit(
     *,
     target_share: float = 0.8,
     batch_size: int = 32,
+    method: str = "auto",
 ) -> Circuit:
     """Find the components of ``donor`` that carry its advantage over ``host`` on ``rows``.
 
@@ -124,6 +138,8 @@ def locate_circuit(
     """
     if not 0 < target_share <= 1:
         raise ExtractionError(f"target_share must be in (0, 1], got {target_share}.", hint="Use e.g. 0.8.")
+    if method not in METHODS:
+        raise ExtractionError(f"Unknown circuit method {method!r}.", hint=f"Choose one of: {', '.join(METHODS)}.")
     rows = list(rows)
     if not rows:
         raise ExtractionError("No skill prompts to locate the circuit with.", hint="Give the skill some validation rows.")
@@ -149,8 +165,25 @@ def locate_circuit(
         patched = _logprob(host, batches, [{k: acts[k] for k in selection} for acts in donor_acts])
         return (patched - host_lp) / gap
 
-    scored = sorted((Component(layer, kind, restored([(layer, kind)])) for layer, kind in keys),
+    exact = method == "exact" or (method == "auto" and len(keys) <= EXACT_MAX_COMPONENTS)
+    if exact:
+        scores = {key: restored([key]) for key in keys}
+    else:
+        scores = _attribution(host, batches, donor_acts, keys)
+        scores = {key: value / gap for key, value in scores.items()}
+    scored = sorted((Component(layer, kind, scores[(layer, kind)]) for layer, kind in keys),
                     key=lambda c: (-c.score, c.layer, c.kind))
+    if exact:
+        selected, curve = _grow(scored, restored, target_share)
+    else:
+        selected, curve = _search(scored, restored, target_share)
+    return Circuit(components=scored, selected=selected, target_share=target_share, restored_share=curve[-1],
+                   logprob_gap=gap / len(rows), num_prompts=len(rows), curve=curve,
+                   method="activation-patching" if exact else "attribution-patching")
+
+
+def _grow(scored: Sequence[Component], restored: Any, target_share: float) -> tuple[list[Component], list[float]]:
+    """Add components best first, measuring the joint patch each time, until ``target_share`` is restored."""
     selected: list[Component] = []
     curve: list[float] = []
     for component in scored:
@@ -160,9 +193,59 @@ def locate_circuit(
             break
     best = max(range(len(curve)), key=lambda i: (curve[i], -i))
     if curve[best] < target_share:
-        log.warning("No set of attention/MLP blocks restores %.0f%% of the donor's advantage (best %.0f%% with %d "
-                    "blocks); the rest lives in the embeddings or the final norm.", 100 * target_share,
-                    100 * curve[best], best + 1)
+        _warn_short(target_share, curve[best], best + 1)
         selected, curve = selected[: best + 1], curve[: best + 1]
-    return Circuit(components=scored, selected=selected, target_share=target_share, restored_share=curve[-1],
-                   logprob_gap=gap / len(rows), num_prompts=len(rows), curve=curve)
+    return selected, curve
+
+
+def _search(scored: Sequence[Component], restored: Any, target_share: float) -> tuple[list[Component], list[float]]:
+    """The smallest top-``k`` (by score) whose joint patch restores ``target_share``: ``k`` doubles until it
+    does, then is bisected. ``curve`` holds the share at each ``k`` tried, in the order tried."""
+    measured: dict[int, float] = {}
+
+    def share(k: int) -> float:
+        if k not in measured:
+            measured[k] = restored([c.key for c in scored[:k]])
+        return measured[k]
+
+    k = 1
+    while k < len(scored) and share(k) < target_share:
+        k = min(2 * k, len(scored))
+    if share(k) < target_share:
+        best = max(measured, key=lambda n: (measured[n], -n))
+        _warn_short(target_share, measured[best], best)
+        k = best
+    else:
+        low = max((n for n in measured if n < k and measured[n] < target_share), default=0)
+        while k - low > 1:
+            mid = (low + k) // 2
+            if share(mid) >= target_share:
+                k = mid
+            else:
+                low = mid
+    curve = list(measured.values())
+    curve.append(curve.pop(list(measured).index(k)))  # the chosen set's share last
+    return list(scored[:k]), curve
+
+
+def _warn_short(target_share: float, best: float, n: int) -> None:
+    log.warning("No set of attention/MLP blocks restores %.0f%% of the donor's advantage (best %.0f%% with %d "
+                "blocks); the rest lives in the embeddings or the final norm.", 100 * target_share, 100 * best, n)
+
+
+def _attribution(host: Any, batches: Sequence[Mapping[str, torch.Tensor]],
+                 donor_acts: Sequence[Mapping[ComponentKey, torch.Tensor]],
+                 keys: Sequence[ComponentKey]) -> dict[ComponentKey, float]:
+    """Attribution patching: ``sum (act_donor - act_host) . d(answer logprob)/d(act_host)`` per component,
+    from one forward and backward pass of the host per batch (the linear estimate of patching each alone)."""
+    totals = {key: 0.0 for key in keys}
+    embed = host.get_input_embeddings()
+    for batch, acts in zip(batches, donor_acts):
+        with torch.enable_grad(), capture(host, keys, keep_graph=True) as cache:
+            inputs = embed(batch["input_ids"]).detach().requires_grad_(True)  # so every activation has a graph
+            logits = host(inputs_embeds=inputs, attention_mask=batch["attention_mask"]).logits
+            outputs = [cache[key] for key in keys]
+            grads = torch.autograd.grad(answer_logprob(logits, batch["labels"]).sum(), outputs)
+        for key, out, grad in zip(keys, outputs, grads):
+            totals[key] += float(((acts[key].to(out.dtype) - out.detach()) * grad).sum())
+    return totals

@@ -44,9 +44,10 @@ def decoder_layers(model: Any) -> Sequence[Any]:
                       hint="Use --layer 0 (embeddings), or a Llama/GPT-style host.")
 
 
-def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """``(batch, dim)`` router features from a layer's ``(batch, seq, hidden)`` output and the attention mask."""
-    mask_f = mask.unsqueeze(-1).to(hidden.dtype)
+def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str, mean_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``(batch, dim)`` router features from a layer's ``(batch, seq, hidden)`` output and the attention mask
+    (``mean_mask``, when given, picks the tokens the mean runs over, e.g. only the user's message)."""
+    mask_f = (mask if mean_mask is None else mean_mask).unsqueeze(-1).to(hidden.dtype)
     mean = (hidden * mask_f).sum(1) / mask_f.sum(1).clamp(min=1.0)
     positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
     last_idx = (positions * mask).argmax(dim=1)  # last real token, for left or right padding
@@ -177,7 +178,8 @@ def _bare_host(model: Any, rows: int) -> Iterator[None]:
 
 @torch.no_grad()
 def host_features(model: Any, tokenizer: Any, prompts: Sequence[str], *, layer: int, pooling: str = "mean+last",
-                  batch_size: int = 64, encoding: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+                  batch_size: int = 64, encoding: dict[str, torch.Tensor] | None = None,
+                  pool_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Pooled hidden states of ``prompts`` after ``layer`` decoder blocks of the bare host (float32, CPU).
 
     Args:
@@ -190,6 +192,7 @@ def host_features(model: Any, tokenizer: Any, prompts: Sequence[str], *, layer: 
         batch_size: prompts per forward pass.
         encoding: ``prompts`` already tokenized (``input_ids`` and ``attention_mask``, either padding
             side), to reuse the caller's tokenization; used when it holds at most ``batch_size`` rows.
+        pool_mask: with ``encoding``, the tokens to take the mean over (default: every real token).
 
     Returns:
         A ``(len(prompts), dim)`` tensor.
@@ -211,6 +214,10 @@ def host_features(model: Any, tokenizer: Any, prompts: Sequence[str], *, layer: 
     else:  # the one encoding rule of every stage (genehub.hosts.prompt_ids)
         encodings = [encode_prompts(tokenizer, list(prompts[i:i + batch_size]))
                      for i in range(0, len(prompts), batch_size)]
+    if pool_mask is not None and (len(encodings) != 1 or encodings[0] is not encoding
+                                  or tuple(pool_mask.shape) != tuple(encoding["attention_mask"].shape)):
+        raise RouterError("A pool mask needs the prompts' encoding (at most batch_size rows) and its shape.",
+                          hint="Pass encoding= with the same rows and padding as pool_mask.")
     out: list[torch.Tensor] = []
     handle = target.register_forward_hook(hook)
     try:
@@ -227,7 +234,8 @@ def host_features(model: Any, tokenizer: Any, prompts: Sequence[str], *, layer: 
             if not captured:
                 raise RouterError("The feature layer was never reached during the forward pass.",
                                   hint="Pick another --layer.")
-            out.append(pool(captured[0].float(), mask, pooling).cpu())
+            mean_mask = pool_mask.to(device) if pool_mask is not None else None
+            out.append(pool(captured[0].float(), mask, pooling, mean_mask).cpu())
     finally:
         handle.remove()
     return torch.cat(out)

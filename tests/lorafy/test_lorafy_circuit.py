@@ -73,3 +73,26 @@ def test_no_advantage_is_refused(layer1_models):
     host, _, tok = layer1_models
     with pytest.raises(ExtractionError, match="no better than the host"):
         locate_circuit(host, host, tok, _rows(8))
+
+
+def test_attribution_finds_the_same_layer_and_measures_its_share_exactly(layer1_models):
+    from genehub.lorafy import locate_circuit
+
+    host, donor, tok = layer1_models
+    exact = locate_circuit(donor, host, tok, _rows(), target_share=0.8, method="exact")
+    fast = locate_circuit(donor, host, tok, _rows(), target_share=0.8, method="attribution")
+    assert fast.method == "attribution-patching" and exact.method == "activation-patching"
+    assert fast.layers == exact.layers == [1]
+    # Layer 0 is bit-identical in donor and host: its activation difference, hence its estimate, is zero.
+    assert all(abs(c.score) < 1e-6 for c in fast.components if c.layer == 0)
+    # The selected set's share is a real patch, not an estimate: the same set restores the same share.
+    same = [c.key for c in fast.selected] == [c.key for c in exact.selected]
+    assert fast.restored_share >= 0.8 and (not same or fast.restored_share == pytest.approx(exact.restored_share))
+
+
+def test_unknown_circuit_method_is_refused(layer1_models):
+    from genehub.lorafy import locate_circuit
+
+    host, donor, tok = layer1_models
+    with pytest.raises(ExtractionError, match="Unknown circuit method"):
+        locate_circuit(donor, host, tok, _rows(8), method="guess")

@@ -1,0 +1,303 @@
+"""Routing prototypes in a gene's card and the prototype router: built from examples, checked, hot-added."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+import torch
+
+from _tiny import tiny_lora
+from genehub import zoo
+from genehub.errors import CardValidationError, IncompatibleError, UsageError, VerificationError
+from genehub.gene import card_errors, example_card, load_card, new_key, sign_gene, verify_gene, write_gene
+from genehub.gene.trust import TrustStore
+from genehub.hosts import describe_host, load_host
+from genehub.routing.encoders import HostEncoder, encoder_from_spec
+from genehub.routing.features import host_features
+from genehub.routing.prototype_router import PrototypeRouter
+from genehub.routing.prototypes import (
+    ROUTING_FILE,
+    GenePrototypes,
+    build_routing,
+    conformal_threshold,
+    kmeans_prototypes,
+    load_prototypes,
+)
+
+SKILLS = ("sort", "upper", "reverse", "add")
+
+
+# ------------------------------------------------------------------------------------------------ pieces
+def test_one_prototype_is_the_normalised_mean():
+    x = torch.randn(20, 8)
+    x = x / x.norm(dim=1, keepdim=True)
+    mean = x.mean(0)
+    assert torch.allclose(kmeans_prototypes(x, 1)[0], mean / mean.norm(), atol=1e-6)
+
+
+def test_kmeans_finds_the_clusters_and_keeps_every_distinct_example_at_large_k():
+    torch.manual_seed(0)
+    axes = torch.eye(6)[:3]
+    x = torch.cat([axes[i] + 0.05 * torch.randn(30, 6) for i in range(3)])
+    protos = kmeans_prototypes(x, 3, seed=1)
+    # each true direction has a prototype within a small angle
+    assert (axes @ protos.T).max(dim=1).values.min() > 0.98
+    assert len(kmeans_prototypes(x[:5], 64)) == 5
+
+
+@pytest.mark.parametrize("rate", [0.01, 0.05, 0.2])
+def test_conformal_threshold_holds_the_rate_on_new_prompts_like_the_calibration(rate):
+    gen = torch.Generator().manual_seed(0)
+    calibration, fresh = torch.randn(2000, generator=gen), torch.randn(200_000, generator=gen)
+    threshold, rank = conformal_threshold(calibration, rate)
+    assert (calibration > threshold).float().mean() <= rate
+    assert (fresh > threshold).float().mean() <= rate + 0.005
+    assert (fresh > threshold).float().mean() >= rate / 2  # not needlessly strict either
+
+
+def test_a_rate_below_one_over_n_uses_the_largest_score():
+    scores = torch.tensor([0.1, 0.5, 0.3])
+    assert conformal_threshold(scores, 0.01) == (0.5, 3)
+    with pytest.raises(UsageError, match="not a rate"):
+        conformal_threshold(scores, 1.5)
+
+
+# ------------------------------------------------------------------------------------------------ genes
+@pytest.fixture(scope="module")
+def host(tiny_zoo):
+    model, tokenizer = load_host(tiny_zoo.host)
+    return model, tokenizer, describe_host(tiny_zoo.host)
+
+
+@pytest.fixture(scope="module")
+def encoder(host):
+    model, tokenizer, info = host
+    return HostEncoder(model, tokenizer, host=info, layer=1, pooling="mean+last", template="none")
+
+
+@pytest.fixture(scope="module")
+def general():
+    return [r["prompt"] for r in zoo.general_dataset(n=300, split="train")]
+
+
+@pytest.fixture(scope="module")
+def made_genes(tmp_path_factory, tiny_zoo):
+    """Unsigned genes on the zoo host (random LoRAs: routing reads only card, examples and prototypes)."""
+    root = tmp_path_factory.mktemp("proto-genes")
+    info = describe_host(tiny_zoo.host)
+    lora = tiny_lora(tiny_zoo.host)
+    out = {}
+    for skill in SKILLS:
+        rows = [{"prompt": r["prompt"], "answer": r["answer"]} for r in zoo.skill_dataset(skill, n_train=64)["train"]]
+        card = example_card(info, name=f"{skill}-gene", skill=skill)
+        out[skill] = write_gene(root / skill, peft_model_or_adapter_dir=lora, card=card, examples=rows)
+    return out
+
+
+@pytest.fixture
+def genes(made_genes, tmp_path, encoder, general):
+    """Copies of the genes with routing built (K=4 prototypes), one folder each."""
+    out = {}
+    for skill, path in made_genes.items():
+        out[skill] = shutil.copytree(path, tmp_path / skill)
+        build_routing(out[skill], encoder, general, prototypes=4)
+    return out
+
+
+def fresh(tiny_zoo, skill, n=40):
+    """Test prompts of the seen templates (new words). The tiny character-level host does not carry a
+    skill across templates; held-out phrasings are measured on the real host (slow test, benchmark)."""
+    return [r["prompt"] for r in tiny_zoo.test_sets((skill,))[skill] if not r["heldout"]][:n]
+
+
+def test_build_routing_writes_a_schema_valid_block_and_a_digested_file(genes, encoder, general):
+    card = load_card(genes["sort"])
+    block = card["routing"]
+    assert block["encoder"] == encoder.spec
+    assert block["prototypes"]["count"] == 4 and block["prototypes"]["dim"] == encoder.dim
+    assert block["calibration"]["num_prompts"] == len(general)
+    assert block["calibration"]["rate"] <= block["calibration"]["target_rate"]
+    assert ROUTING_FILE in card["files"]
+    loaded = load_prototypes(genes["sort"])
+    assert loaded.prototypes.shape == (4, encoder.dim)
+    assert torch.allclose(loaded.prototypes.norm(dim=1), torch.ones(4), atol=1e-5)
+    # the threshold really is the calibrated quantile of the general prompts' similarities
+    sims = (encoder.encode(general) @ loaded.prototypes.T).max(dim=1).values
+    assert (sims > loaded.threshold).float().mean() <= block["calibration"]["target_rate"]
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda b: b.update(method="mean"), "method"),
+    (lambda b: b.update(threshold=1.5), "threshold"),
+    (lambda b: b["encoder"].update(layer=-1), "encoder"),
+    (lambda b: b["prototypes"].update(file="other.safetensors"), "prototypes"),
+    (lambda b: b.update(surprise=1), "surprise"),
+    (lambda b: b["calibration"].pop("prompts_digest"), "prompts_digest"),
+])
+def test_schema_refuses_a_bad_routing_block(genes, edit, match):
+    card = load_card(genes["sort"])
+    edit(card["routing"])
+    errors = card_errors(card)
+    assert errors and any(match in path + msg for path, msg in errors), errors
+
+
+def test_a_routing_block_needs_its_file_digest(genes):
+    card = load_card(genes["sort"])
+    del card["files"][ROUTING_FILE]
+    assert any("routing.safetensors" in path for path, _ in card_errors(card)), card_errors(card)
+
+
+def test_tampered_prototype_file_is_caught_by_the_card_and_the_signature(genes, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    gene = genes["upper"]
+    key = new_key("alice")
+    TrustStore().add("alice", key.public)
+    sign_gene(gene, key="alice")
+    assert verify_gene(gene).signer == "alice"
+    t = load_file(str(gene / ROUTING_FILE))
+    save_file({"prototypes": -t["prototypes"]}, str(gene / ROUTING_FILE))  # same shape, other vectors
+    with pytest.raises(VerificationError, match="differs from the digest") as err:
+        load_prototypes(gene)
+    assert err.value.files == [ROUTING_FILE]
+    with pytest.raises(VerificationError) as err:
+        verify_gene(gene)
+    assert ROUTING_FILE in err.value.files
+
+
+def test_building_routing_removes_a_stale_signature(made_genes, tmp_path, encoder, general):
+    gene = shutil.copytree(made_genes["sort"], tmp_path / "g")
+    key = new_key("bob")
+    TrustStore().add("bob", key.public)
+    sign_gene(gene, key="bob")
+    build_routing(gene, encoder, general, prototypes=1)
+    assert not (gene / "gene.sig").exists()
+    sign_gene(gene, key="bob")
+    assert verify_gene(gene).card["routing"]["prototypes"]["count"] == 1
+
+
+# ------------------------------------------------------------------------------------------------ router
+def test_router_routes_new_prompts_and_a_gene_added_hot_from_its_card_alone(genes, encoder, tiny_zoo, general):
+    router = PrototypeRouter.from_genes([genes[s] for s in ("sort", "upper", "reverse")], encoder=encoder)
+    prompts = {s: fresh(tiny_zoo, s) for s in SKILLS}
+
+    def accuracy(skill):
+        decisions = router.route(prompts[skill])
+        return sum(d.gene == f"{skill}-gene" for d in decisions) / len(decisions)
+
+    before = {s: accuracy(s) for s in ("sort", "upper", "reverse")}
+    assert min(before.values()) >= 0.6, before
+    assert accuracy("add") == 0.0
+    start = time.perf_counter()
+    router.add(genes["add"])  # the folder: card + routing.safetensors, nothing else is read
+    added_ms = 1000 * (time.perf_counter() - start)
+    assert router.gene_names[-1] == "add-gene"
+    assert accuracy("add") >= 0.6
+    assert min(accuracy(s) for s in before) >= 0.6
+    start = time.perf_counter()
+    router.remove("add-gene")
+    assert 1000 * (time.perf_counter() - start) < 50 and added_ms < 50
+    assert accuracy("add") == 0.0
+
+
+def test_none_when_no_gene_is_within_its_threshold(genes, encoder, tiny_zoo):
+    router = PrototypeRouter.from_genes([genes["sort"], genes["upper"]], encoder=encoder)
+    sort_prompts = fresh(tiny_zoo, "sort", 10)
+    x = encoder.encode(sort_prompts)
+    sims = router.similarities(x)[:, 0]
+    # lift sort's threshold above every one of these prompts' similarity: they must all become "none"
+    raised = load_prototypes(genes["sort"])
+    raised = GenePrototypes(raised.name, raised.prototypes, float(sims.max()) + 1e-4, raised.encoder, raised.block)
+    strict = PrototypeRouter(encoder, [raised])
+    assert all(d.gene is None and d.probabilities["none"] == 1.0 for d in strict.decide(sort_prompts, x))
+    assert all(d.gene == "sort-gene" for d in strict.decide(sort_prompts, x * 0 + raised.prototypes[0]))
+
+
+def test_background_prompts_turn_lookalikes_into_none(genes, encoder, tiny_zoo):
+    sort_prompts = fresh(tiny_zoo, "sort", 10)
+    router = PrototypeRouter.from_genes([genes["sort"]], encoder=encoder, background=sort_prompts)
+    # the prompts are their own background (similarity 1): nothing beats that by the margin
+    assert all(d.gene is None for d in router.route(sort_prompts))
+
+
+def test_top_k_mixes_the_closest_genes_with_weights_that_sum_to_one(genes, encoder, tiny_zoo):
+    router = PrototypeRouter.from_genes([genes[s] for s in SKILLS], encoder=encoder, temperature=1.0)
+    for d in router.route(fresh(tiny_zoo, "upper", 10), top_k=2):
+        if d.gene is not None:
+            assert abs(sum(d.weights.values()) - 1) < 1e-6 and d.gene in d.weights
+            assert d.weights[d.gene] == max(d.weights.values())
+
+
+def test_genes_in_another_encoders_space_are_refused(genes, host):
+    model, tokenizer, info = host
+    other = HostEncoder(model, tokenizer, host=info, layer=2, pooling="mean+last", template="none")
+    router = PrototypeRouter(other)
+    with pytest.raises(IncompatibleError, match="layer"):
+        router.add(genes["sort"])
+    router = PrototypeRouter.from_genes([genes["sort"]], encoder=None, model=model, tokenizer=tokenizer, host=info)
+    with pytest.raises(UsageError, match="already has"):
+        router.add(genes["sort"])
+
+
+def test_encoder_rebuilt_from_a_spec_gives_the_same_vectors(encoder, host):
+    model, tokenizer, info = host
+    again = encoder_from_spec(encoder.spec, model=model, tokenizer=tokenizer, host=info)
+    prompts = ["sort cab:", "shout dog ="]
+    assert torch.equal(again.encode(prompts), encoder.encode(prompts))
+    wanted = host_features(model, tokenizer, prompts, layer=1, pooling="mean+last")
+    assert torch.allclose(encoder.encode(prompts), wanted / wanted.norm(dim=1, keepdim=True), atol=1e-6)
+    with pytest.raises(IncompatibleError, match="revision"):
+        encoder_from_spec({**encoder.spec, "host": {**encoder.spec["host"], "revision": "sha256:" + "0" * 64}},
+                          model=model, tokenizer=tokenizer, host=info)
+
+
+def test_a_card_with_prototypes_of_another_shape_is_refused(genes):
+    card = json.loads((genes["sort"] / "gene.json").read_text())
+    gene = load_prototypes(genes["sort"])
+    card["routing"]["prototypes"]["count"] = 5
+    with pytest.raises(CardValidationError, match="shape"):
+        load_prototypes(genes["sort"], card=card)
+    assert gene.prototypes.shape[0] == 4
+
+
+def test_a_centered_encoder_travels_with_the_prototypes(made_genes, tmp_path, host, encoder, general):
+    model, tokenizer, info = host
+    centered = encoder.centered(general)
+    gene = shutil.copytree(made_genes["upper"], tmp_path / "upper")
+    build_routing(gene, centered, general, prototypes=2)
+    loaded = load_prototypes(gene)
+    assert torch.equal(loaded.encoder_tensors["center"], centered.center)
+    assert loaded.encoder["center"]["num_prompts"] == len(general)
+    rebuilt = PrototypeRouter.from_genes([gene], model=model, tokenizer=tokenizer, host=info).encoder
+    prompts = ["upper dog:", "sort cab:"]
+    assert torch.equal(rebuilt.encode(prompts), centered.encode(prompts))
+    assert not torch.allclose(centered.encode(prompts), encoder.encode(prompts))
+    with pytest.raises(IncompatibleError, match="center"):
+        PrototypeRouter(encoder).add(gene)
+
+
+class _OffSchemaEncoder:
+    """An encoder whose spec the card schema does not know (to make the card's validation fail)."""
+
+    spec = {"kind": "mystery", "dim": 3}
+    dim = 3
+
+    def encode(self, prompts):
+        return torch.nn.functional.normalize(torch.randn(len(prompts), 3), dim=1)
+
+    def tensors(self):
+        return {}
+
+
+def test_a_failed_build_leaves_the_gene_as_it_was(made_genes, tmp_path, general):
+    gene = shutil.copytree(made_genes["sort"], tmp_path / "g")
+    before = {p.name: p.read_bytes() for p in gene.iterdir()}
+    with pytest.raises(CardValidationError, match="routing"):
+        build_routing(gene, _OffSchemaEncoder(), general)
+    assert {p.name: p.read_bytes() for p in gene.iterdir()} == before
+    (gene / "examples.jsonl").write_text('{"prompt": "sort cab:"}\nnot json\n')
+    with pytest.raises(UsageError, match="line 2"):
+        build_routing(gene, _OffSchemaEncoder(), general)
