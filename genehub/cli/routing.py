@@ -13,14 +13,22 @@ from typing import Any
 
 from .._tables import print_table
 from ._common import add_command, add_group, add_json, config_default, print_json
+from ._data import add_general_option, add_model_options, none_prompts
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Any]:
+    from ..hosts import load_host
+
+    return load_host(args.host, dtype=args.dtype, device=args.device)
 
 
 def _router_train(args: argparse.Namespace) -> int:
     from ..routing import Router
-    from ..zoo import none_prompts
 
     options = {k: getattr(args, k) for k in ("threshold", "layer", "seed") if getattr(args, k) is not None}
-    router = Router.train(args.host, args.genes, none_prompts=none_prompts, **options)
+    none = none_prompts(args, args.host)
+    model, tokenizer = _load(args)
+    router = Router.train(args.host, args.genes, none_prompts=none, model=model, tokenizer=tokenizer, **options)
     out = router.save(args.out)
     acc = router.accuracy["validation"]
     print(f"router for {', '.join(router.gene_names)} (+ none) written to {out}")
@@ -78,16 +86,25 @@ def _read_prompts(args: argparse.Namespace) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     from ..routing import compose
-    from ..zoo import none_prompts
 
-    prompts = _read_prompts(args)
+    texts = _read_prompts(args)
+    model, tokenizer = _load(args)
+    # A router given on the command line needs no "none" prompts (unless a gene is added later).
+    none = none_prompts(args, args.host, required=args.router is None, tokenizer=tokenizer)
+    prompts = texts
+    if args.chat:  # as the genes saw their prompts: rendered with the host's chat template
+        from ..lorafy import load_prompts
+
+        prompts = load_prompts(texts, tokenizer=tokenizer, chat=True)
     comp = compose(args.host, args.genes, args.router, mode="topk" if args.top_k > 1 else "top1",
-                   top_k=max(args.top_k, 1), engine=args.engine, none_prompts=none_prompts)
+                   top_k=max(args.top_k, 1), engine=args.engine, model=model, tokenizer=tokenizer,
+                   none_prompts=none)
     rows: list[dict[str, Any]] = []
     for start in range(0, len(prompts), args.batch_size):
-        for g in comp.generate(prompts[start:start + args.batch_size], max_new_tokens=args.max_new_tokens):
+        batch = prompts[start:start + args.batch_size]
+        for text, g in zip(texts[start:start + args.batch_size], comp.generate(batch, max_new_tokens=args.max_new_tokens)):
             d = g.decision
-            rows.append({"prompt": g.prompt, "gene": g.gene or "none", "confidence": d.confidence if d else None,
+            rows.append({"prompt": text, "gene": g.gene or "none", "confidence": d.confidence if d else None,
                          "weights": d.weights if d else {}, "probabilities": d.probabilities if d else {},
                          "output": g.text})
     if args.json:
@@ -103,10 +120,13 @@ def register(subparsers: Any) -> None:
                       examples=["genehub router train --host ./host --genes ./sort-gene ./upper-gene --out ./router",
                                 "genehub router show ./router"])
     p = add_command(group, "train", help="train a router on the genes' examples (seconds)", func=_router_train,
-                    examples=["genehub router train --host ./host --genes ./sort-gene ./upper-gene --out ./router"])
+                    examples=["genehub router train --host ./host --genes ./sort-gene ./upper-gene --out ./router",
+                              "genehub router train --host ./my-host --genes ./g --general general.jsonl --out ./router"])
     p.add_argument("--host", required=True, help="host model directory")
     p.add_argument("--genes", nargs="+", required=True, metavar="GENE_DIR", help="gene directories")
     p.add_argument("--out", required=True, help="router directory to write")
+    add_general_option(p, "the router's `none` class; default for a zoo host: the zoo's own", chat=True)
+    add_model_options(p)
     config_default(p.add_argument("--threshold", type=float, help="minimum confidence to express a gene"),
                    "genehub.routing.config:RouterConfig.threshold")
     p.add_argument("--layer", type=int, default=None,
@@ -142,5 +162,10 @@ def register(subparsers: Any) -> None:
                    help="how a mixed batch runs: fused (faster), PEFT's mixed adapter batches, or auto (default: "
                         "fused when it can run the genes); same outputs")
     p.add_argument("--max-new-tokens", type=int, default=16)
+    add_general_option(p, "the `none` class of a router trained now; default for a zoo host: the zoo's own")
+    p.add_argument("--chat", action="store_true",
+                   help="wrap each prompt (and each plain --general prompt) as one user message of the host's chat "
+                        "template, as for genes extracted with --chat or from chat rows")
+    add_model_options(p)
     p.add_argument("--batch-size", type=int, default=32)
     add_json(p, "print rows with the routing probabilities as JSON")

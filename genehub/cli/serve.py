@@ -12,12 +12,17 @@ import os
 from typing import Any
 
 from ._common import add_command, add_group
+from ._data import add_general_option
 
 
 def _serve(args: argparse.Namespace) -> int:
     from ..errors import UsageError
     from ..serve import LocalBackend, ServeConfig, VllmFront, create_app, run
-    from ..zoo import none_prompts
+    from ._data import none_prompts as none_prompts_for
+
+    # What "no gene" means: --general, or the zoo's own on a zoo host (a router given needs none until a
+    # gene is added through /admin/genes, so a missing --general only stops a server that trains one now).
+    none_prompts = none_prompts_for(args, args.host, required=args.router is None)
 
     token = args.admin_token or os.environ.get("GENEHUB_ADMIN_TOKEN") or None
     config = ServeConfig(name=args.name, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
@@ -66,6 +71,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", required=True, help="host model directory")
     p.add_argument("--genes", nargs="+", required=True, metavar="GENE_DIR", help="gene directories")
     p.add_argument("--router", default=None, help="router directory (default: train one now, seconds)")
+    add_general_option(p, "the `none` class of a router trained now or when a gene is added; default for a zoo "
+                          "host: the zoo's own", chat=True)
     p.add_argument("--backend", choices=("local", "vllm"), default="local",
                    help="local: genehub's engine (default); vllm: route here and generate on --upstream")
     p.add_argument("--upstream", default=None, metavar="URL", help="with --backend vllm: the vLLM server's URL")
