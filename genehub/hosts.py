@@ -1,22 +1,33 @@
-"""Hosts: load a causal LM and describe it exactly, so a gene can say which host it fits.
+"""Hosts: load a causal LM, describe it exactly, and feed it prompts the one way every stage does.
 
-A host is any transformers causal LM directory (the zoo's, or a Hub snapshot on disk). Its
-:class:`HostInfo` is what a gene card records under ``host`` and what compatibility checks compare:
-architecture, shapes and a fingerprint of the tokenizer's vocabulary.
+A host is any transformers causal LM directory (the zoo's, a Hub snapshot on disk, a user's fine-tune:
+Llama, Qwen2, Gemma3, GPT-2...). Its :class:`HostInfo` is what a gene card records under ``host`` and what
+compatibility checks compare: architecture, shapes and a fingerprint of the tokenizer's vocabulary.
+
+Every stage (training, evaluation, routing features, composition, serving) turns a prompt into tokens
+with :func:`prompt_ids` / :func:`encode_prompts`: the tokenizer's special tokens (its BOS) are added
+unless the text already starts with the BOS token, as a rendered chat template does. A tokenizer without
+a pad token (GPT-2's) pads with its end-of-sequence token (:func:`ensure_pad_token`); the pad token is
+not part of the fingerprint, so setting one does not change which host a gene fits.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ._digest import dir_digest
-from .errors import IncompatibleError, NotFoundError
+from .errors import IncompatibleError, NotFoundError, UsageError
 
 _WEIGHT_SUFFIXES = (".safetensors",)
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: ``--dtype`` names and what they load as (``auto``: the dtype the checkpoint was saved in).
+DTYPES = ("float32", "bfloat16", "float16", "auto")
 #: What genehub writes beside a model it made (the zoo, a breeding): its id, role, licence and lineage.
 MODEL_META = "genehub.json"
 
@@ -87,9 +98,13 @@ def model_license(path: str | Path) -> str | None:
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:
-    """``sha256:<hex>`` of the vocabulary and special tokens: equal iff token ids mean the same thing."""
+    """``sha256:<hex>`` of the vocabulary and special tokens: equal iff token ids mean the same thing.
+
+    The pad token is left out: it never reaches the model as text (padded positions are masked), and
+    a tokenizer that has none gets one at load time (:func:`ensure_pad_token`).
+    """
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
-    special = {k: str(v) for k, v in sorted(tokenizer.special_tokens_map.items())}
+    special = {k: str(v) for k, v in sorted(tokenizer.special_tokens_map.items()) if k != "pad_token"}
     blob = json.dumps({"vocab": vocab, "special": special}, sort_keys=True, ensure_ascii=False)
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
@@ -99,16 +114,22 @@ def describe_host(path: str | Path, *, repo_id: str | None = None, revision: str
 
     Args:
         path: a directory with ``config.json``, weights and tokenizer files.
-        repo_id: the Hub id to record (default: the directory's name prefixed with ``local/``).
+        repo_id: the Hub id to record (default: see :func:`recorded_repo_id`).
         revision: the exact Hub commit; default: the directory's content hash.
+
+    Raises:
+        NotFoundError: no model directory at ``path``.
+        UsageError: ``repo_id`` is not of the form ``OWNER/NAME``.
     """
     from transformers import AutoConfig, AutoTokenizer
 
     path = _check_dir(path)
+    if repo_id is not None:
+        check_repo_id(repo_id, option="--host-repo-id")
     config = AutoConfig.from_pretrained(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     return HostInfo(
-        repo_id=repo_id or _recorded_repo_id(path),
+        repo_id=repo_id or recorded_repo_id(path),
         revision=revision or content_hash(path),
         architecture=(config.architectures or [type(config).__name__])[0],
         model_type=config.model_type,
@@ -119,21 +140,134 @@ def describe_host(path: str | Path, *, repo_id: str | None = None, revision: str
     )
 
 
-def _recorded_repo_id(path: Path) -> str:
-    # The zoo writes genehub.json beside each model with the id it should be known by.
-    return str(model_meta(path).get("repo_id") or f"local/{path.name}")
+def check_repo_id(repo_id: str, *, option: str) -> str:
+    """``repo_id`` if it is a Hub id (``OWNER/NAME``), else a UsageError naming the ``option`` it came from."""
+    if not _REPO_ID.match(repo_id):
+        raise UsageError(f"{repo_id!r} is not a Hub repo id.",
+                         hint=f"Give it as OWNER/NAME, e.g. {option} Qwen/Qwen2-0.5B.")
+    return repo_id
 
 
-def load_host(path: str | Path, *, dtype: Any = None) -> tuple[Any, Any]:
-    """Load ``(model, tokenizer)`` from a model directory, in eval mode, on the CPU."""
+def recorded_repo_id(path: str | Path) -> str:
+    """The Hub id a model directory is known by when the caller names none.
+
+    The ``repo_id`` of its ``genehub.json`` (genehub writes one beside the models it makes); else, for a
+    snapshot in the Hugging Face cache (``.../models--OWNER--NAME/snapshots/<commit>``), ``OWNER/NAME``;
+    else ``local/<folder name>``: a placeholder that says the model has no Hub id (a gene's README then
+    says how to record the real one).
+    """
+    path = Path(path)
+    recorded = model_meta(path).get("repo_id")
+    if isinstance(recorded, str) and _REPO_ID.match(recorded):
+        return recorded
+    resolved = path.resolve()
+    cached = resolved.parent.parent.name.split("--")
+    if resolved.parent.name == "snapshots" and len(cached) == 3 and cached[0] == "models":
+        candidate = f"{cached[1]}/{cached[2]}"
+        if _REPO_ID.match(candidate):
+            return candidate
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", resolved.name).strip("-._") or "model"
+    return f"local/{name}"
+
+
+def is_local_repo_id(repo_id: str) -> bool:
+    """Whether ``repo_id`` is the ``local/...`` placeholder of a model folder with no Hub id."""
+    return repo_id.startswith("local/")
+
+
+def torch_dtype(dtype: Any) -> Any:
+    """A ``torch.dtype`` (or ``"auto"``) from a name in :data:`DTYPES`, a dtype, or None (float32)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype) or dtype == "auto":
+        return dtype
+    if dtype not in DTYPES:
+        raise UsageError(f"Unknown dtype {dtype!r}.", hint=f"Use one of: {', '.join(DTYPES)}.")
+    return getattr(torch, dtype)
+
+
+def load_tokenizer(path: str | Path) -> Any:
+    """The tokenizer of a model directory, with a pad token (see :func:`ensure_pad_token`)."""
+    from transformers import AutoTokenizer
+
+    return ensure_pad_token(AutoTokenizer.from_pretrained(_check_dir(path)))
+
+
+def load_host(path: str | Path, *, dtype: Any = None, device: Any = None) -> tuple[Any, Any]:
+    """Load ``(model, tokenizer)`` from a model directory, in eval mode.
+
+    Args:
+        path: the model directory.
+        dtype: a name of :data:`DTYPES` or a ``torch.dtype`` (default float32).
+        device: where to put the model (e.g. ``"cuda"``, ``"cuda:1"``, ``"mps"``; default the CPU).
+
+    The tokenizer gets a pad token when it has none (:func:`ensure_pad_token`).
+    """
+    from transformers import AutoModelForCausalLM
 
     path = _check_dir(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype))
+    if device is not None:
+        model.to(device)
     model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    return model, tokenizer
+    return model, load_tokenizer(path)
+
+
+def ensure_pad_token(tokenizer: Any) -> Any:
+    """Give a tokenizer without a pad token (GPT-2's) its end-of-sequence token as pad; returns it.
+
+    Padded positions are masked, so which token fills them does not matter, and the host's
+    fingerprint does not include it (:func:`tokenizer_fingerprint`).
+    """
+    if getattr(tokenizer, "pad_token", None) is None and getattr(tokenizer, "eos_token", None) is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def pad_token_id(tokenizer: Any) -> int:
+    """The id padded positions get: the pad token's, else the end-of-sequence token's, else 0."""
+    for value in (getattr(tokenizer, "pad_token_id", None), getattr(tokenizer, "eos_token_id", None)):
+        if isinstance(value, int):
+            return value
+    return 0
+
+
+def prompt_ids(tokenizer: Any, text: str) -> list[int]:
+    """The token ids of a prompt as every stage feeds it to the host.
+
+    The tokenizer's special tokens (its BOS, for Llama-style tokenizers) are added unless ``text``
+    already starts with the BOS token: a rendered chat template does (SmolLM2's ``<|im_start|>``
+    sequences start with none, Gemma's with ``<bos>``, Llama-3's with ``<|begin_of_text|>``), and a
+    second BOS would put the model off its training distribution.
+    """
+    bos = getattr(tokenizer, "bos_token", None)
+    add = not (isinstance(bos, str) and bos and text.startswith(bos))
+    return list(tokenizer(text, add_special_tokens=add)["input_ids"])
+
+
+def encode_prompts(tokenizer: Any, prompts: Sequence[str], *, device: Any = None) -> dict[str, Any]:
+    """``input_ids`` and ``attention_mask`` of ``prompts`` (:func:`prompt_ids`), left-padded for generation.
+
+    Raises:
+        UsageError: no prompts.
+    """
+    import torch
+
+    if not prompts:
+        raise UsageError("No prompts given.", hint="Pass at least one prompt.")
+    rows = [prompt_ids(tokenizer, p) for p in prompts]
+    width = max(1, max(map(len, rows)))
+    ids = torch.full((len(rows), width), pad_token_id(tokenizer), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids[i, width - len(row):] = torch.tensor(row)
+            mask[i, width - len(row):] = 1
+    if device is not None:
+        ids, mask = ids.to(device), mask.to(device)
+    return {"input_ids": ids, "attention_mask": mask}
 
 
 def compatibility_problems(expected: dict[str, Any] | HostInfo, actual: HostInfo, *, exact_revision: bool = False) -> list[str]:
@@ -168,3 +302,8 @@ def require_compatible(expected: dict[str, Any] | HostInfo, actual: HostInfo, *,
             reasons=problems,
             hint="Pick a gene built for this host, or pass the host it names with --host.",
         )
+
+
+def model_device(model: Any) -> Any:
+    """The device of a model's first parameter (where its inputs must go)."""
+    return next(model.parameters()).device

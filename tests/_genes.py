@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-RECIPE = {"rank": 16, "steps": 100, "lr": 2e-3, "batch_size": 32, "n_examples": 256, "seed": 5, "format": 1}
+# format 2: host fingerprints leave the pad token out (genehub.hosts.tokenizer_fingerprint).
+RECIPE = {"rank": 16, "steps": 100, "lr": 2e-3, "batch_size": 32, "n_examples": 256, "seed": 5, "format": 2}
 
 
 def make_gene(host: str | Path, donor: str | Path, skill: str, out: str | Path, *, name: str | None = None,

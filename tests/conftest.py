@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-pytest_plugins = ("_genes", "hubserver.fixtures", "hubserver.genes", "hubserver.backends")
+pytest_plugins = ("_genes", "_byo", "hubserver.fixtures", "hubserver.genes", "hubserver.backends")
 
 # Tests run on the CPU; keep torch from oversubscribing the 2 cores of the CI machine.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

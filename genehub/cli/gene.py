@@ -3,6 +3,7 @@
     genehub keys new NAME              genehub sign DIR --key NAME [--repo-id OWNER/NAME]
     genehub trust add|list|remove      genehub verify DIR|REPO_ID
     genehub card validate DIR          genehub card show DIR
+    genehub card init ADAPTER --host H --data D --out GENE   (in genehub/cli/extract.py, beside extract)
 """
 
 from __future__ import annotations
@@ -208,8 +209,9 @@ def register(subparsers: Any) -> None:
     add_json(p, "print the verification as JSON")
     _add_store_option(p)
 
-    card = add_group(subparsers, "card", help="check and read gene cards (gene.json)",
-                     examples=["genehub card validate ./sort-gene", "genehub card show ./sort-gene"])
+    card = add_group(subparsers, "card", help="check and read gene cards (gene.json); wrap a LoRA made elsewhere",
+                     examples=["genehub card validate ./sort-gene", "genehub card show ./sort-gene",
+                               "genehub card init ./my-lora --host ./my-host --data skill.jsonl --out ./my-gene"])
     p = add_command(card, "validate", help="check a card against schemas/gene-card.schema.json",
                     examples=["genehub card validate ./sort-gene", "genehub card validate ./gene.json"],
                     func=_card_validate)
@@ -218,3 +220,6 @@ def register(subparsers: Any) -> None:
                     func=_card_show)
     p.add_argument("path", help="gene directory or gene.json")
     add_json(p, "print the whole card")
+    from .extract import register_card_init
+
+    register_card_init(card)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import add_command, add_group, print_table
+from .._tables import print_table
+from ._common import add_command, add_group
 
 
 def register(subparsers: Any) -> None:

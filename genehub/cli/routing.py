@@ -14,55 +14,27 @@ from typing import Any
 
 from .._tables import print_table
 from ._common import add_command, add_group, add_json, config_default, print_json
+from ._data import add_general_option, add_model_options, none_prompts
 
 
-ZOO_PREFIX = "genehub-zoo/"
+def _load(args: argparse.Namespace) -> tuple[Any, Any]:
+    from ..hosts import load_host
 
-
-def read_prompts_file(path: str) -> list[str]:
-    """Prompts from a file: one per line (.txt), or ``prompt`` / chat ``messages`` (their last user
-    message) per line of a .jsonl file."""
-    import json
-    from pathlib import Path
-
-    from ..errors import NotFoundError, UsageError
-
-    file = Path(path)
-    if not file.is_file():
-        raise NotFoundError(f"No prompts file {path}.", hint="Pass a .txt (one prompt a line) or .jsonl file.", path=path)
-    lines = [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if file.suffix.lower() not in (".jsonl", ".json"):
-        return lines
-    out = []
-    for number, line in enumerate(lines, 1):
-        try:
-            row = json.loads(line)
-        except ValueError:
-            row = None
-        if isinstance(row, dict) and isinstance(row.get("prompt"), str):
-            out.append(row["prompt"])
-        elif isinstance(row, dict) and isinstance(row.get("messages"), list) and row["messages"]:
-            users = [m for m in row["messages"] if isinstance(m, dict) and m.get("role") == "user"]
-            out.append(str((users or row["messages"])[-1].get("content", "")))
-        else:
-            raise UsageError(f"{path} line {number} has no \"prompt\" or \"messages\".",
-                             hint='Write one {"prompt": ...} or {"messages": [...]} object per line.')
-    return out
+    return load_host(args.host, dtype=args.dtype, device=args.device)
 
 
 def zoo_general(host: str) -> list[str] | None:
-    """The zoo's general prompts for one of its hosts (what it answers by itself), or None for another host:
-    the tiny zoo's general skills, or the chat families that calibrate routing on the real preset's host."""
+    """The zoo's general prompts for one of its hosts (what it answers by itself), or None for another
+    host: the tiny zoo's general skills, or the chat families that calibrate routing on the real preset's host."""
     from ..hosts import model_meta
+    from ..zoo import real
+    from ._data import is_zoo_host
 
-    meta = model_meta(host)
-    if str(meta.get("repo_id", "")).startswith(ZOO_PREFIX):
+    if is_zoo_host(host):
         from ..zoo import general_dataset
 
         return [str(r["prompt"]) for r in general_dataset(n=256, split="train")]
-    from ..zoo import real
-
-    if meta.get("name") == real.HOST:
+    if model_meta(host).get("name") == real.HOST:
         from ..zoo import general
 
         rows = general.general_prompts(4000, families=general.CALIBRATION_FAMILIES, seed=1)
@@ -70,53 +42,50 @@ def zoo_general(host: str) -> list[str] | None:
     return None
 
 
-def general_prompts(args: argparse.Namespace, host: str, *, required: bool = True) -> list[str] | None:
-    """What ``host`` answers by itself: ``--general FILE`` when the command has it and it is given, else the
-    zoo's own for a zoo host.
+def routing_general(args: argparse.Namespace, host: str, *, tokenizer: Any = None) -> list[str]:
+    """The prompts a gene's routing is centered and calibrated on: ``--general``, else the zoo's own for a
+    zoo host (one fixed list per host, so every gene's prototypes share a space).
 
     Raises:
-        UsageError: neither, and ``required``.
+        UsageError: neither.
     """
     from ..errors import UsageError
 
     if getattr(args, "general", None):
-        return read_prompts_file(args.general)
+        from ..hosts import load_tokenizer
+        from ..lorafy import load_prompts
+
+        return load_prompts(args.general, tokenizer=tokenizer or load_tokenizer(host), chat=getattr(args, "chat", False))
     found = zoo_general(host)
-    if found is None and required:
+    if found is None:
         raise UsageError(f"Routing needs prompts that {host} answers by itself.",
-                         hint="Pass --general FILE (.txt, one prompt a line, or .jsonl with prompt/messages).")
+                         hint="Pass --general FILE (a .jsonl/.csv/.parquet file with a prompt or messages column).")
     return found
 
 
-def background(args: argparse.Namespace, host: str) -> Any:
-    """A composition's "none" prompts: ``--general``, else the zoo's (for the tiny zoo, every host skill
-    no gene covers), else None."""
-    from ..hosts import model_meta
-
-    if not getattr(args, "general", None) and str(model_meta(host).get("repo_id", "")).startswith(ZOO_PREFIX):
-        from ..zoo import none_prompts
-
-        return none_prompts
-    return general_prompts(args, host, required=False)
+def background(args: argparse.Namespace, host: str, *, required: bool = True, tokenizer: Any = None) -> Any:
+    """A composition's "none" prompts (a head's "none" class, the prototype router's background):
+    ``--general``, else the zoo's own for a zoo host (see :func:`genehub.cli._data.none_prompts`), else the
+    real preset's general prompts for its host; None when none and not ``required``."""
+    found = none_prompts(args, host, required=False, tokenizer=tokenizer) or zoo_general(host)
+    return found if found is not None or not required else none_prompts(args, host, tokenizer=tokenizer)
 
 
 def _router_card(args: argparse.Namespace) -> int:
-    from ..hosts import describe_host, load_host
+    from ..hosts import describe_host, load_tokenizer
     from ..routing.encoders import make_encoder
     from ..routing.prototypes import route_gene
 
-    general = general_prompts(args, args.host)
-    model = tokenizer = None
-    if args.encoder != "minilm":
-        model, tokenizer = load_host(args.host)
+    model = None
+    if args.encoder == "minilm":
+        tokenizer = load_tokenizer(args.host)
     else:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(args.host)
-    encoder = make_encoder(args.encoder, general=general or [], model=model, tokenizer=tokenizer,
+        model, tokenizer = _load(args)
+    general = routing_general(args, args.host, tokenizer=tokenizer)
+    encoder = make_encoder(args.encoder, general=general, model=model, tokenizer=tokenizer,
                            host=describe_host(args.host))
     for gene in args.genes:
-        block = route_gene(gene, general or [], encoder=encoder, tokenizer=tokenizer, prototypes=args.prototypes,
+        block = route_gene(gene, general, encoder=encoder, tokenizer=tokenizer, prototypes=args.prototypes,
                            target_rate=args.target_rate)
         print(f"{gene}: routing by {encoder.name}, {block['prototypes']['count']} prototype(s), threshold "
               f"{block['threshold']:.3f} (calibrated on {block['calibration']['num_prompts']} general prompts). "
@@ -126,10 +95,11 @@ def _router_card(args: argparse.Namespace) -> int:
 
 def _router_train(args: argparse.Namespace) -> int:
     from ..routing import Router
-    from ..zoo import none_prompts
 
     options = {k: getattr(args, k) for k in ("threshold", "layer", "seed") if getattr(args, k) is not None}
-    router = Router.train(args.host, args.genes, none_prompts=background(args, args.host) or none_prompts, **options)
+    none = background(args, args.host)
+    model, tokenizer = _load(args)
+    router = Router.train(args.host, args.genes, none_prompts=none, model=model, tokenizer=tokenizer, **options)
     out = router.save(args.out)
     acc = router.accuracy["validation"]
     print(f"router for {', '.join(router.gene_names)} (+ none) written to {out}")
@@ -185,17 +155,36 @@ def _read_prompts(args: argparse.Namespace) -> list[str]:
     return prompts
 
 
+def trains_head(router: str | None, genes: list[str]) -> bool:
+    """Whether composing ``genes`` with ``--router`` trains a head now (so needs "none" prompts)."""
+    from ..gene import Gene
+    from ..routing.drivers import has_routing
+
+    return router == "head" or (router is None and not has_routing([Gene.load(g) for g in genes]))
+
+
 def _run(args: argparse.Namespace) -> int:
     from ..routing import compose
 
-    prompts = _read_prompts(args)
+    texts = _read_prompts(args)
+    model, tokenizer = _load(args)
+    # A router given on the command line, or the genes' prototypes, need no "none" prompts (the prototypes
+    # use them as their background when there are some).
+    none = background(args, args.host, required=trains_head(args.router, args.genes), tokenizer=tokenizer)
+    prompts = texts
+    if args.chat:  # as the genes saw their prompts: rendered with the host's chat template
+        from ..lorafy import load_prompts
+
+        prompts = load_prompts(texts, tokenizer=tokenizer, chat=True)
     comp = compose(args.host, args.genes, args.router, mode="topk" if args.top_k > 1 else "top1",
-                   top_k=max(args.top_k, 1), engine=args.engine, none_prompts=background(args, args.host))
+                   top_k=max(args.top_k, 1), engine=args.engine, model=model, tokenizer=tokenizer,
+                   none_prompts=none)
     rows: list[dict[str, Any]] = []
     for start in range(0, len(prompts), args.batch_size):
-        for g in comp.generate(prompts[start:start + args.batch_size], max_new_tokens=args.max_new_tokens):
+        batch = prompts[start:start + args.batch_size]
+        for text, g in zip(texts[start:start + args.batch_size], comp.generate(batch, max_new_tokens=args.max_new_tokens)):
             d = g.decision
-            rows.append({"prompt": g.prompt, "gene": g.gene or "none", "confidence": d.confidence if d else None,
+            rows.append({"prompt": text, "gene": g.gene or "none", "confidence": d.confidence if d else None,
                          "weights": d.weights if d else {}, "probabilities": d.probabilities if d else {},
                          "output": g.text})
     if args.json:
@@ -217,24 +206,28 @@ def register(subparsers: Any) -> None:
                         "routes to them with no training. The card changes: sign the gene again."),
                     examples=["genehub router card ./my-gene --host ./host --general general.jsonl",
                               "genehub router card ./g1 ./g2 --host ZOO/host                 # a zoo host: the zoo's",
-                              "genehub router card ./g --host ./host --general prompts.txt --encoder minilm"])
+                              "genehub router card ./g --host ./host --general prompts.jsonl --encoder minilm"])
     p.add_argument("genes", nargs="+", metavar="GENE_DIR", help="gene directories (with examples.jsonl)")
     p.add_argument("--host", required=True, help="host model directory (the genes' host)")
-    p.add_argument("--general", default=None, metavar="FILE",
-                   help="prompts the host answers by itself (.txt, one a line, or .jsonl with prompt/messages); "
-                        "default for a zoo host: the zoo's")
+    add_general_option(p, "the encoder's center and each gene's threshold; default for a zoo host: the zoo's own",
+                       chat=True)
     p.add_argument("--encoder", default="default",
-                   help="default (MiniLM + the host's states), minilm (no host needed to route), or host:LAYER")
+                   help="default (MiniLM and the host's states), minilm (routes with no host, e.g. in front of "
+                        "vLLM), or host:LAYER")
     config_default(p.add_argument("--prototypes", type=int, default=1, help="prototypes per gene (k-means K)"),
                    "genehub.routing.prototypes:DEFAULT_PROTOTYPES")
     config_default(p.add_argument("--target-rate", type=float, default=0.01,
                                   help="share of general prompts a gene may take (its threshold's target)"),
                    "genehub.routing.prototypes:DEFAULT_TARGET_RATE")
+    add_model_options(p)
     p = add_command(group, "train", help="train a router on the genes' examples (seconds)", func=_router_train,
-                    examples=["genehub router train --host ./host --genes ./sort-gene ./upper-gene --out ./router"])
+                    examples=["genehub router train --host ./host --genes ./sort-gene ./upper-gene --out ./router",
+                              "genehub router train --host ./my-host --genes ./g --general general.jsonl --out ./router"])
     p.add_argument("--host", required=True, help="host model directory")
     p.add_argument("--genes", nargs="+", required=True, metavar="GENE_DIR", help="gene directories")
     p.add_argument("--out", required=True, help="router directory to write")
+    add_general_option(p, "the router's `none` class; default for a zoo host: the zoo's own", chat=True)
+    add_model_options(p)
     config_default(p.add_argument("--threshold", type=float, help="minimum confidence to express a gene"),
                    "genehub.routing.config:RouterConfig.threshold")
     p.add_argument("--layer", type=int, default=None,
@@ -270,6 +263,12 @@ def register(subparsers: Any) -> None:
                    help="how a mixed batch runs: fused (faster), PEFT's mixed adapter batches, or auto (default: "
                         "fused when it can run the genes); same outputs")
     p.add_argument("--max-new-tokens", type=int, default=16)
+    add_general_option(p, "the `none` class of a router trained now, the prototypes' background; default for a "
+                          "zoo host: the zoo's own")
+    p.add_argument("--chat", action="store_true",
+                   help="wrap each prompt (and each plain --general prompt) as one user message of the host's chat "
+                        "template, as for genes extracted with --chat or from chat rows")
+    add_model_options(p)
     p.add_argument("--batch-size", type=int, default=32)
     add_json(p, "print rows with the routing probabilities as JSON")
 

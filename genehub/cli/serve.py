@@ -1,6 +1,6 @@
 """CLI for serving: ``genehub serve`` (an OpenAI-compatible server) and ``genehub export vllm``.
 
-    genehub serve --host H --genes G1 G2 [--router R] [--port 8000] [--admin-token T]
+    genehub serve --host H --genes G1 G2 [--router prototypes|head|R] [--port 8000] [--admin-token T]
     genehub export vllm --host H --genes G1 G2 --out DIR        # then: sh DIR/launch.sh --port 8001
     genehub serve --backend vllm --upstream http://127.0.0.1:8001 --host H --genes G1 G2
 """
@@ -12,15 +12,19 @@ import os
 from typing import Any
 
 from ._common import add_command, add_group
+from ._data import add_general_option
 from .routing import add_router_option
 
 
 def _serve(args: argparse.Namespace) -> int:
     from ..errors import UsageError
     from ..serve import LocalBackend, ServeConfig, VllmFront, create_app, run
-    from .routing import background
+    from .routing import background, trains_head
 
-    none_prompts = background(args, args.host)
+    # What "no gene" means: --general, or the zoo's own on a zoo host (a router given, or the genes'
+    # prototypes, need none until a head is trained again, so a missing --general only stops a server that
+    # trains one now; the prototypes use them as their background when there are some).
+    none_prompts = background(args, args.host, required=trains_head(args.router, args.genes))
 
     token = args.admin_token or os.environ.get("GENEHUB_ADMIN_TOKEN") or None
     config = ServeConfig(name=args.name, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
@@ -69,6 +73,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", required=True, help="host model directory")
     p.add_argument("--genes", nargs="+", required=True, metavar="GENE_DIR", help="gene directories")
     add_router_option(p)
+    add_general_option(p, "the `none` class of a router trained now or when a gene is added; default for a zoo "
+                          "host: the zoo's own", chat=True)
     p.add_argument("--backend", choices=("local", "vllm"), default="local",
                    help="local: genehub's engine (default); vllm: route here and generate on --upstream")
     p.add_argument("--upstream", default=None, metavar="URL", help="with --backend vllm: the vLLM server's URL")

@@ -8,6 +8,9 @@ The stages, one module each, run in order by :func:`extract`:
 4. :mod:`~genehub.lorafy.fidelity` - skill and other-skill accuracy with the gene on;
 5. a gene directory (:func:`genehub.gene.write_gene`) that plain PEFT loads.
 
+The data is the user's (:mod:`~genehub.lorafy._data`: files or datasets, plain or chat rows) or a library's;
+:func:`adopt` wraps a LoRA made elsewhere as a gene, measured the same way.
+
 Example:
     >>> from genehub import zoo
     >>> from genehub.lorafy import ExtractConfig, extract
@@ -17,8 +20,19 @@ Example:
 
 from __future__ import annotations
 
-from ._data import SkillData, SkillLibrary, load_skill_data
+from ._data import (
+    DataLibrary,
+    RowFormat,
+    SkillData,
+    SkillLibrary,
+    data_library,
+    load_general,
+    load_prompts,
+    load_skill_data,
+    render_rows,
+)
 from ._model import block_linears
+from .adopt import AdoptConfig, adopt
 from .circuit import Circuit, Component, locate_circuit
 from .distill import DistillConfig, distill, lora_model
 from .extract import METHODS, ExtractConfig, extract
@@ -27,7 +41,8 @@ from .homology import Homology, ReadingVectors, causal_check, compare, reading_v
 from .svd import svd_gene, svd_lora
 
 __all__ = [
-    "METHODS", "Circuit", "Component", "DistillConfig", "ExtractConfig", "Fidelity", "Homology", "ReadingVectors",
-    "SkillData", "SkillLibrary", "block_linears", "causal_check", "compare", "distill", "extract", "load_skill_data",
-    "locate_circuit", "lora_model", "measure_fidelity", "reading_vectors", "score_homology", "svd_gene", "svd_lora",
+    "METHODS", "AdoptConfig", "Circuit", "Component", "DataLibrary", "DistillConfig", "ExtractConfig", "Fidelity", "Homology",
+    "ReadingVectors", "RowFormat", "SkillData", "SkillLibrary", "adopt", "block_linears", "causal_check", "compare",
+    "data_library", "distill", "extract", "load_general", "load_prompts", "load_skill_data", "locate_circuit",
+    "lora_model", "measure_fidelity", "reading_vectors", "render_rows", "score_homology", "svd_gene", "svd_lora",
 ]

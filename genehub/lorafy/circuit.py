@@ -28,7 +28,8 @@ from typing import Any
 import torch
 
 from ..errors import ExtractionError
-from ..evaluate import encode_pairs
+from ..evaluate import encode_rows
+from ..hosts import model_device
 from ._model import ComponentKey, all_components, answer_logprob, capture, patch
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,8 @@ def locate_circuit(
     if not rows:
         raise ExtractionError("No skill prompts to locate the circuit with.", hint="Give the skill some validation rows.")
     keys = all_components(host)
-    batches = [encode_pairs(tokenizer, [r["prompt"] for r in rows[s:s + batch_size]],
-                            [r["answer"] for r in rows[s:s + batch_size]]) for s in range(0, len(rows), batch_size)]
+    device = model_device(host)
+    batches = [encode_rows(tokenizer, rows[s:s + batch_size], device=device) for s in range(0, len(rows), batch_size)]
     donor_acts: list[dict[ComponentKey, torch.Tensor]] = []
     donor_lp = 0.0
     with torch.no_grad():

@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from ..evaluate import encode_pairs
+from ..evaluate import encode_rows
+from ..hosts import model_device
 
 
 @dataclass
@@ -50,13 +51,16 @@ def lora_model(host: Any, module_names: Sequence[str], *, rank: int, alpha: floa
     """Wrap ``host`` in a ``PeftModel`` with one LoRA on exactly the named linear layers.
 
     ``target_modules`` holds the full module names (e.g. ``model.layers.1.self_attn.q_proj``), which plain
-    PEFT matches as suffixes, so the saved adapter loads with ``PeftModel.from_pretrained`` alone.
+    PEFT matches as suffixes, so the saved adapter loads with ``PeftModel.from_pretrained`` alone. GPT-2's
+    ``Conv1D`` layers store their weight transposed: the config says so (``fan_in_fan_out``).
     """
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(seed)
+    modules = dict(host.named_modules())
+    transposed = any(type(modules.get(n)).__name__ == "Conv1D" for n in module_names)
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=sorted(module_names),
-                        bias="none", task_type="CAUSAL_LM")
+                        bias="none", task_type="CAUSAL_LM", fan_in_fan_out=transposed)
     return get_peft_model(host, config)
 
 
@@ -68,8 +72,8 @@ def _kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, mask: torch.
     return (per_position * mask).sum() / mask.sum().clamp_min(1)
 
 
-def _batch(tokenizer: Any, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-    return encode_pairs(tokenizer, [r["prompt"] for r in rows], [r["answer"] for r in rows])
+def _batch(tokenizer: Any, rows: Sequence[Mapping[str, Any]], device: Any) -> dict[str, torch.Tensor]:
+    return encode_rows(tokenizer, rows, device=device)
 
 
 def distill(student: Any, donor: Any, tokenizer: Any, skill_rows: Sequence[Mapping[str, Any]],
@@ -81,7 +85,8 @@ def distill(student: Any, donor: Any, tokenizer: Any, skill_rows: Sequence[Mappi
         donor: the frozen model that has the skill.
         tokenizer: the shared tokenizer.
         skill_rows: prompts and answers of the skill (the train split).
-        other_rows: prompts and answers of other skills (what the host must keep doing).
+        other_rows: prompts and answers of other skills, or general prompts with the host's own
+            continuation as ``answer_ids`` (what the host must keep doing).
         config: hyperparameters.
     """
     from tqdm.auto import tqdm
@@ -103,11 +108,12 @@ def distill(student: Any, donor: Any, tokenizer: Any, skill_rows: Sequence[Mappi
     skill_rows, other_rows = list(skill_rows), list(other_rows)
     use_other = config.lam > 0 and bool(other_rows)
     losses: list[float] = []
+    device = model_device(student)
     donor.eval()
     student.train()
     bar = tqdm(range(config.steps), desc="distil", disable=not config.progress, leave=False)
     for _ in bar:
-        skill = _batch(tokenizer, rng.sample(skill_rows, min(config.batch_size, len(skill_rows))))
+        skill = _batch(tokenizer, rng.sample(skill_rows, min(config.batch_size, len(skill_rows))), device)
         inputs = {"input_ids": skill["input_ids"], "attention_mask": skill["attention_mask"]}
         # Position t predicts token t+1: the answer's positions are those whose next token is labelled.
         answer_mask = torch.zeros_like(skill["labels"], dtype=torch.float)
@@ -116,7 +122,7 @@ def distill(student: Any, donor: Any, tokenizer: Any, skill_rows: Sequence[Mappi
             teacher = donor(**inputs).logits
         loss = _kl(teacher, student(**inputs).logits, answer_mask)
         if use_other:
-            other = _batch(tokenizer, rng.sample(other_rows, min(config.batch_size, len(other_rows))))
+            other = _batch(tokenizer, rng.sample(other_rows, min(config.batch_size, len(other_rows))), device)
             other_inputs = {"input_ids": other["input_ids"], "attention_mask": other["attention_mask"]}
             with torch.no_grad(), student.disable_adapter():
                 host_logits = student(**other_inputs).logits

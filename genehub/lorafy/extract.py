@@ -3,6 +3,9 @@
     >>> from genehub.lorafy import ExtractConfig, extract
     >>> extract(z.donors["sort"], z.host, zoo.skill_data("sort"), "genes/sort", ExtractConfig(rank=8, steps=300))
     PosixPath('genes/sort')
+    >>> extract("my-donor", "my-host", "skill.jsonl", "genes/mine", ExtractConfig(scorer="exact"),
+    ...         general="general.jsonl")      # any causal LM folder, the user's own data
+    PosixPath('genes/mine')
 """
 
 from __future__ import annotations
@@ -16,7 +19,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ExtractionError
-from ._data import SkillData, SkillLibrary, contrast_pairs, interleave, library_rows, load_skill_data, other_skills
+from ._data import (
+    RowFormat,
+    SkillData,
+    SkillLibrary,
+    contrast_pairs,
+    interleave,
+    library_rows,
+    load_general,
+    load_skill_data,
+    other_skills,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +61,26 @@ class ExtractConfig:
             larger batches recover more of the donor's gain than many small ones.
         other_skills: skills of the library the gene must leave alone (preservation data, contrast
             prompts and the fidelity table); None: the library's default (for the zoo, every host skill
-            except this one).
+            except this one). Without a library there are none; general prompts (``general=``) are
+            preserved and reported either way.
+        scorer: how the fidelity table scores a row: None (teacher-forced exact match of the answer
+            and the stop after it), ``"exact"``, ``"contains"``, ``"regex:PATTERN"`` or
+            ``"module:function"`` (see :func:`genehub.evaluate.get_scorer`); the card records it.
+        prompt_column, completion_column, chat: how the data's rows read (:class:`RowFormat`).
         n_circuit: validation prompts for circuit location, homology and the causal check.
         n_other: test rows per other skill for the fidelity table (about half written with held-out
             templates; enough that one prompt moves a figure by well under a point).
         n_preserve: train rows per other skill for the preservation term: from too few distinct words
             the gene keeps the host's answers on those words only.
+        n_general: general train prompts (with the bare host's continuation) in the preservation term.
+        general_tokens: tokens of the bare host's continuation of a general prompt that the gene must
+            keep (preservation and the fidelity table's ``general`` row).
         n_examples: train prompts written to examples.jsonl for the router.
         name, skill, version, summary: the card's identity (defaults from the skill's name).
         license: SPDX licence of both parents when their folders do not say (the zoo's do).
         data_use: the card's ``data_use.restrictions``.
-        host_repo_id, donor_repo_id: Hub ids to record (default: from the folders' genehub.json or name).
+        host_repo_id, donor_repo_id: Hub ids to record (default: :func:`genehub.hosts.recorded_repo_id`).
+        dtype, device: how the models are loaded (:func:`genehub.hosts.load_host`; default float32, CPU).
         seed: seeds everything.
         progress: print stage lines and a progress bar to stderr.
     """
@@ -78,6 +100,12 @@ class ExtractConfig:
     n_circuit: int = 64
     n_other: int = 500
     n_preserve: int = 8000
+    scorer: str | None = None
+    prompt_column: str | None = None
+    completion_column: str | None = None
+    chat: bool = False
+    n_general: int = 256
+    general_tokens: int = 32
     n_examples: int = 64
     name: str | None = None
     skill: str | None = None
@@ -87,6 +115,8 @@ class ExtractConfig:
     data_use: tuple[str, ...] = ()
     host_repo_id: str | None = None
     donor_repo_id: str | None = None
+    dtype: str | None = None
+    device: str | None = None
     seed: int = 0
     progress: bool = False
 
@@ -109,23 +139,30 @@ def _model_license(path: Path, fallback: str | None) -> str:
 
 def _examples(skill: SkillData, n: int) -> list[dict[str, str]]:
     rows = [r for r in skill.rows("train") if not r.get("heldout", False)]
-    return [{"prompt": r["prompt"], "answer": r["answer"]} for r in rows[:n]]
+    return [{"prompt": r["prompt"], "answer": r["answer"], "text": r["text"]} for r in rows[:n]]
 
 
 def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Path,
-            config: ExtractConfig | None = None, *, library: SkillLibrary | None = None) -> Path:
+            config: ExtractConfig | None = None, *, library: SkillLibrary | None = None,
+            general: Any = None) -> Path:
     """Extract the donor's skill into a gene for the host and write the gene directory.
 
     Args:
         donor: folder of a causal LM that has the skill (``save_pretrained`` layout).
         host: folder of the model of the same family that should receive it.
-        skill_data: the skill's prompt/answer data (see :func:`genehub.lorafy.load_skill_data`): a
-            ``SkillData`` (e.g. ``genehub.zoo.skill_data("sort")``), a ``DatasetDict``, a .jsonl/.parquet
-            file, a dataset folder, or the name of a skill in ``library``.
+        skill_data: the skill's data (see :func:`genehub.lorafy.load_skill_data`): a ``SkillData`` (e.g.
+            ``genehub.zoo.skill_data("sort")``), a ``DatasetDict``, a .jsonl/.csv/.parquet file or a
+            dataset folder with prompt/completion or chat ``messages`` rows, or the name of a skill in
+            ``library``.
         out: the gene directory to write (replaced if it exists).
         config: options (:class:`ExtractConfig`).
-        library: the other skills the gene must leave alone and is contrasted with (default: the
-            library ``skill_data`` came from, e.g. ``genehub.zoo.LIBRARY``).
+        library: other skills the gene must leave alone and is contrasted with (default: the library
+            ``skill_data`` came from, e.g. ``genehub.zoo.LIBRARY``; none for the user's own data).
+        general: general prompts (any source :func:`genehub.lorafy.load_general` reads, or a list of
+            prompts): what the host should keep doing. They enter the preservation term, the contrast
+            prompts for homology, and the fidelity table as ``general``, scored by agreement with the
+            bare host. Without them and without a library, the gene is distilled without preservation
+            and homology contrasts the skill's prompts with its answers (recorded in the card).
 
     Returns:
         ``out`` as a Path: an unsigned gene (adapter, examples.jsonl, validated gene.json, README.md)
@@ -133,14 +170,15 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
 
     Raises:
         IncompatibleError: the donor and host are not of one family (shapes, tokenizer).
-        ExtractionError: the donor is no better than the host, the licences forbid a derivative, or there is
-            no library of other skills to contrast with.
+        ExtractionError: the donor is no better than the host, or the licences forbid a derivative.
+        UsageError: data without the columns the options name, or an unknown scorer.
     """
     import torch
 
     from .._version import __version__
     from ..gene import SCHEMA_VERSION, write_gene
-    from ..hosts import describe_host, load_host, require_compatible
+    from ..evaluate import get_scorer, reference_rows
+    from ..hosts import describe_host, load_host, load_tokenizer, require_compatible
     from .circuit import locate_circuit
     from .distill import DistillConfig, distill, lora_model
     from .fidelity import measure_fidelity
@@ -163,12 +201,15 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
         timings[stage] = round(now - clock, 3)
         clock = now
 
-    skill = load_skill_data(skill_data, name=config.skill, library=library)
+    scorer = get_scorer(config.scorer)
+    fmt = RowFormat(config.prompt_column, config.completion_column, config.chat)
+    tokenizer = load_tokenizer(host)
+    skill = load_skill_data(skill_data, name=config.skill, library=library, tokenizer=tokenizer, fmt=fmt,
+                            seed=config.seed)
     library = library if library is not None else skill.library
-    if library is None:
-        raise ExtractionError("Extraction needs other skills to contrast the skill with and to leave alone.",
-                              hint="Pass library= (e.g. genehub.zoo.LIBRARY), or a skill from one "
-                                   "(genehub.zoo.skill_data(NAME)).")
+    general_data = None
+    if general is not None:
+        general_data = load_general(general, tokenizer=tokenizer, chat=config.chat, seed=config.seed)
     host_info = describe_host(host, repo_id=config.host_repo_id)
     donor_info = describe_host(donor, repo_id=config.donor_repo_id)
     require_compatible(host_info, donor_info, what="donor")
@@ -180,9 +221,9 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
         raise ExtractionError("The parents' licences do not allow this gene: " + "; ".join(verdict.problems) + ".",
                               hint="Use parents whose licences allow derivative works.")
     torch.manual_seed(config.seed)
-    host_model, tokenizer = load_host(host)
-    donor_model, _ = load_host(donor)
-    others = other_skills(skill, library, config.other_skills)
+    host_model, _ = load_host(host, dtype=config.dtype, device=config.device)
+    donor_model, _ = load_host(donor, dtype=config.dtype, device=config.device)
+    others = other_skills(skill, library, config.other_skills) if library is not None else ()
     lap("load")
 
     # 1. Where does the skill live?
@@ -193,8 +234,12 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
                  f"{circuit.restored_share:.0%} of the donor's advantage")
 
     # 2. Is the host's machinery comparable there?
-    skill_prompts, contrast = contrast_pairs(skill, library, others or library.general, config.n_circuit,
-                                             seed=config.seed)
+    skill_prompts, contrast, contrast_source = contrast_pairs(
+        skill, config.n_circuit, library=library, others=others or (library.general if library is not None else ()),
+        general=general_data, seed=config.seed)
+    if contrast_source == "answers":
+        _say(config, "no general prompts or other skills: homology contrasts the skill's requests with its answers "
+                     "(pass general= / --general for a contrast with what the host should keep doing)")
     homology = score_homology(donor_model, host_model, tokenizer, skill_prompts, contrast, layers=circuit.layers)
     homology.causal_check = causal_check(donor_model, host_model, tokenizer, val_rows, circuit.keys)
     lap("homology")
@@ -221,7 +266,12 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
     if config.method == "distill":
         if config.init == "svd":
             method_extra.update({f"init_{k}": round(v, 6) for k, v in svd_lora(student, donor_model).items()})
-        preserve = interleave(library_rows(library, others, "train", config.n_preserve)) if others else []
+        groups = library_rows(library, others, "train", config.n_preserve) if others else {}
+        if general_data is not None and config.n_general > 0:
+            prompts = [r["prompt"] for r in general_data.rows("train", config.n_general)]
+            with student.disable_adapter():  # the bare host's own continuation is what it should keep doing
+                groups["general"] = reference_rows(student, tokenizer, prompts, max_new_tokens=config.general_tokens)
+        preserve = interleave(groups)
         dcfg = DistillConfig(rank=config.rank, alpha=config.alpha, lam=config.lam, steps=config.steps,
                              lr=config.lr, batch_size=config.batch_size, seed=config.seed, progress=config.progress)
         losses = distill(student, donor_model, tokenizer, skill.rows("train"), preserve, dcfg)
@@ -233,8 +283,10 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
     lap("gene")
 
     # 4. Fidelity on held-out prompts.
+    general_test = [r["prompt"] for r in general_data.rows("test", config.n_other)] if general_data is not None else []
     fidelity = measure_fidelity(student, tokenizer, skill.rows("test"), donor=donor_model,
-                                other_tests=library_rows(library, others, "test", config.n_other) if others else {})
+                                other_tests=library_rows(library, others, "test", config.n_other) if others else {},
+                                scorer=scorer, general=general_test, general_tokens=config.general_tokens)
     lap("fidelity")
     _say(config, f"fidelity: host {fidelity.host:.2f}, donor {fidelity.donor:.2f}, gene {fidelity.gene:.2f}; "
                  f"worst other-skill drop {fidelity.worst_other_drop:.2f}")
@@ -280,6 +332,10 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
             "other_skills_by_template": fidelity.other_by_template,
             "worst_other_drop_by_template": {g: fidelity.worst_other_drop_on(g) for g in ("seen", "heldout")},
             "homology_sign": "pca_cosine is |cos| (a principal component has no sign); mean_diff_cosine is signed",
+            "homology_contrast": contrast_source,
+            **({"general_metric": f"agreement with the bare host's greedy continuation (up to "
+                                  f"{config.general_tokens} tokens)", "num_general_test_prompts": len(general_test)}
+               if general_test else {}),
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
             **method_extra,
         }},

@@ -1,8 +1,10 @@
 """Fidelity: does the gene do what the donor does, and leave the host's other skills alone?
 
-Greedy exact match (:func:`genehub.evaluate.exact_match`) on held-out test prompts: the skill's accuracy for
-the host, the donor and the host with the gene, and every other skill's accuracy for the host and for
-the host with the gene always on.
+On held-out test prompts: the skill's score for the host, the donor and the host with the gene, and every
+other skill's score for the host and for the host with the gene always on. The score is teacher-forced
+exact match, or a scorer's judgement of a greedy generation (:func:`genehub.evaluate.get_scorer`); the
+card records which. General prompts (what the host should keep doing) are scored by agreement with the
+bare host: the share on which the model's greedy continuation is the bare host's own.
 """
 
 from __future__ import annotations
@@ -11,19 +13,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..evaluate import exact_match
+from ..evaluate import EXACT_MATCH, Scorer, exact_match, metric_name, reference_rows, scores
+
+#: The fidelity table's row for the general prompts (scored by agreement with the bare host).
+GENERAL = "general"
 
 
 @dataclass
 class Fidelity:
-    """Accuracies measured on test prompts (exact match, 0-1)."""
+    """Scores measured on test prompts (0-1; ``metric`` says how; the general row is agreement with the host)."""
 
     host: float
     donor: float | None
     gene: float
     other_skills: dict[str, dict[str, float]]
     num_test_prompts: int
-    metric: str = "exact_match"
+    metric: str = EXACT_MATCH
     by_template: dict[str, dict[str, float | None]] | None = None
     other_by_template: dict[str, dict[str, dict[str, float]]] | None = None
 
@@ -62,11 +67,11 @@ class Fidelity:
                 "num_test_prompts": self.num_test_prompts}
 
 
-def _mean(values: Sequence[bool]) -> float:
+def _mean(values: Sequence[float]) -> float:
     return sum(values) / max(len(values), 1)
 
 
-def template_means(hits: Sequence[bool], rows: Sequence[Mapping[str, Any]]) -> dict[str, float] | None:
+def template_means(hits: Sequence[float], rows: Sequence[Mapping[str, Any]]) -> dict[str, float] | None:
     """``{"seen": rate, "heldout": rate}``: the share of hits among the rows written with seen templates and
     among those written with held-out ones (each row's ``heldout`` flag); None unless the rows mix both."""
     flags = [bool(r.get("heldout", False)) for r in rows]
@@ -78,26 +83,33 @@ def template_means(hits: Sequence[bool], rows: Sequence[Mapping[str, Any]]) -> d
 
 def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mapping[str, Any]], *,
                      donor: Any = None, other_tests: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-                     host_scores: Mapping[str, float] | None = None) -> Fidelity:
+                     host_scores: Mapping[str, float] | None = None, scorer: Scorer | None = None,
+                     general: Sequence[str] = (), general_tokens: int = 32) -> Fidelity:
     """Measure host, donor and host+gene on the skill's test rows, and host vs host+gene on other skills.
 
     Args:
         gene_model: the host wrapped in a ``PeftModel`` with the gene (the host is the same model with
             the adapter disabled).
         test_rows: the skill's held-out prompts and answers.
-        donor: the donor model (its accuracy is recorded; None leaves it out).
+        donor: the donor model (its score is recorded; None leaves it out).
         other_tests: ``{skill: rows}`` of other skills.
-        host_scores: host accuracies already measured (``{skill: acc}``), to skip re-measuring them.
+        host_scores: host scores already measured (``{skill: score}``), to skip re-measuring them.
+        scorer: how a row is scored (None: teacher-forced exact match).
+        general: general prompts, reported as the other skill ``"general"``: agreement of the greedy
+            continuation (up to ``general_tokens`` tokens) with the bare host's.
     """
     host_scores = dict(host_scores or {})
     other_tests = dict(other_tests or {})
 
+    def score(model: Any, rows: Sequence[Mapping[str, Any]]) -> list[float]:
+        return scores(model, tokenizer, rows, scorer)
+
     test_rows = list(test_rows)
     with gene_model.disable_adapter():
-        hits = {"host": exact_match(gene_model, tokenizer, test_rows)}
-    hits["gene"] = exact_match(gene_model, tokenizer, test_rows)
+        hits = {"host": score(gene_model, test_rows)}
+    hits["gene"] = score(gene_model, test_rows)
     if donor is not None:
-        hits["donor"] = exact_match(donor, tokenizer, test_rows)
+        hits["donor"] = score(donor, test_rows)
 
     # Prompts flagged ``heldout`` use templates the distillation never saw: reported apart.
     groups = {who: template_means(h, test_rows) for who, h in hits.items()}
@@ -109,18 +121,24 @@ def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mappin
     others, other_by_template = {}, {"seen": {}, "heldout": {}}
     for name, rows in other_tests.items():
         rows = list(rows)
-        gene_hits = exact_match(gene_model, tokenizer, rows)
+        gene_hits = score(gene_model, rows)
         gene_groups = template_means(gene_hits, rows)
         host_hits = None
         if gene_groups is not None or name not in host_scores:
             with gene_model.disable_adapter():
-                host_hits = exact_match(gene_model, tokenizer, rows)
+                host_hits = score(gene_model, rows)
             host_scores.setdefault(name, _mean(host_hits))
         others[name] = {"host": host_scores[name], "gene": _mean(gene_hits)}
         if gene_groups is not None:
             host_groups = template_means(host_hits, rows)
             for group in ("seen", "heldout"):
                 other_by_template[group][name] = {"host": host_groups[group], "gene": gene_groups[group]}
+    if general:
+        with gene_model.disable_adapter():
+            reference = reference_rows(gene_model, tokenizer, list(general), max_new_tokens=general_tokens)
+            host_agrees = exact_match(gene_model, tokenizer, reference)
+        others[GENERAL] = {"host": _mean(host_agrees), "gene": _mean(exact_match(gene_model, tokenizer, reference))}
     return Fidelity(host=_mean(hits["host"]), donor=_mean(hits["donor"]) if donor is not None else None,
                     gene=_mean(hits["gene"]), other_skills=others, num_test_prompts=len(test_rows),
-                    by_template=by_template, other_by_template=other_by_template if other_by_template["seen"] else None)
+                    metric=metric_name(scorer), by_template=by_template,
+                    other_by_template=other_by_template if other_by_template["seen"] else None)

@@ -27,7 +27,8 @@ from typing import Any
 import torch
 
 from ..errors import ExtractionError
-from ..evaluate import encode_pairs
+from ..evaluate import encode_rows
+from ..hosts import model_device
 from ._model import ComponentKey, capture, patch
 
 METHOD = "repe-pca-cosine"
@@ -68,12 +69,13 @@ def _last_token_states(model: Any, tokenizer: Any, prompts: Sequence[str], batch
     out = []
     for start in range(0, len(prompts), batch_size):
         chunk = list(prompts[start:start + batch_size])
-        batch = encode_pairs(tokenizer, chunk, [""] * len(chunk))  # right-padded prompt + eos
+        batch = encode_rows(tokenizer, [{"prompt": p, "answer": ""} for p in chunk],  # right-padded prompt + eos
+                            device=model_device(model))
         lengths = batch["labels"].eq(-100).logical_and(batch["attention_mask"].bool()).sum(1)
         hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                        output_hidden_states=True).hidden_states[1:]
-        rows = torch.arange(len(chunk))
-        out.append(torch.stack([h[rows, lengths - 1].float() for h in hidden]))
+        rows = torch.arange(len(chunk), device=lengths.device)
+        out.append(torch.stack([h[rows, lengths - 1].float().cpu() for h in hidden]))
     return torch.cat(out, dim=1)
 
 
@@ -134,7 +136,7 @@ def causal_check(donor: Any, host: Any, tokenizer: Any, rows: Sequence[Mapping[s
                  components: Sequence[ComponentKey], *, batch_size: int = 64) -> dict[str, Any]:
     """Skill exact-match of the host, of the host with the donor's circuit activations patched in, and of the donor.
 
-    Teacher-forced (like :func:`genehub.zoo.exact_match`): the donor runs on the same prompt + answer
+    Teacher-forced (like :func:`genehub.evaluate.exact_match`): the donor runs on the same prompt + answer
     tokens and its circuit outputs replace the host's at every position.
     """
     keys = list(components)
@@ -142,7 +144,7 @@ def causal_check(donor: Any, host: Any, tokenizer: Any, rows: Sequence[Mapping[s
     rows = list(rows)
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        batch = encode_pairs(tokenizer, [r["prompt"] for r in chunk], [r["answer"] for r in chunk])
+        batch = encode_rows(tokenizer, chunk, device=model_device(host))
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
         with capture(donor, keys) as cache:
             donor_logits = donor(**inputs).logits

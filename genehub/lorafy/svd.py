@@ -21,9 +21,14 @@ from .distill import lora_model
 def fill_lora_from_delta(module: Any, delta: torch.Tensor, adapter: str = "default") -> tuple[float, float]:
     """Set one LoRA layer to the truncated SVD of ``delta`` (``B @ A * scale ~ delta``).
 
+    ``delta`` is the change of the layer's stored weight; a layer that stores it transposed (GPT-2's
+    ``Conv1D``, PEFT's ``fan_in_fan_out``) has it transposed here, so every caller passes weights as stored.
+
     Returns:
         ``(kept, total)``: the squared singular values kept at the LoRA's rank, and all of them.
     """
+    if getattr(module, "fan_in_fan_out", False):
+        delta = delta.T
     u, s, vh = torch.linalg.svd(delta.float(), full_matrices=False)
     a, b = module.lora_A[adapter].weight, module.lora_B[adapter].weight
     r = min(a.shape[0], s.numel())
@@ -55,8 +60,6 @@ def svd_lora(student: Any, donor: Any) -> dict[str, float]:
                                   hint="Use a donor fine-tuned from the host (same architecture and shapes).")
         base = module.base_layer.weight
         delta = (donor_params[key] - base).float()
-        if type(module.base_layer).__name__ == "Conv1D":  # GPT-2 stores weights transposed
-            delta = delta.T
         module_kept, module_total = fill_lora_from_delta(module, delta)
         kept += module_kept
         total += module_total

@@ -39,7 +39,7 @@ import torch
 
 from ..errors import RouterError, UsageError
 from ..gene import Gene
-from ..hosts import HostInfo, describe_host, load_host
+from ..hosts import HostInfo, describe_host, encode_prompts, load_host, model_device, pad_token_id
 from .drivers import Driver, HeadDriver, PrototypeDriver, has_routing, prototype_router
 from .features import features_in_pass, first_adapted_block
 from .fused import FusedGenes
@@ -201,12 +201,8 @@ class Composition:
 
     # ------------------------------------------------------------------------------------------ running
     def _encode(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
-        if not prompts:
-            raise UsageError("No prompts given.", hint="Pass at least one prompt.")
-        self.tokenizer.padding_side = "left"
-        device = next(self.model.parameters()).device
-        enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True)
-        return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+        # One encoding rule for every stage (BOS unless the prompt starts with it), left-padded.
+        return encode_prompts(self.tokenizer, list(prompts), device=model_device(self.model))
 
     def _rows(self, names: Sequence[str], decisions: Sequence[RoutingDecision | None]) -> list[dict[str, float]]:
         """``{gene: weight}`` per row for the fused engine (empty: the bare host)."""
@@ -298,7 +294,7 @@ class Composition:
         enc = self._encode(prompts)
         out, names, decisions = self._run(prompts, enc, genes, lambda inputs, back: self.model.generate(
             **inputs, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=self.tokenizer.eos_token_id,
-            pad_token_id=self.tokenizer.pad_token_id, streamer=None if on_step is None else _Steps(on_step, back),
+            pad_token_id=pad_token_id(self.tokenizer), streamer=None if on_step is None else _Steps(on_step, back),
             **generate_kwargs))
         new = out[:, enc["input_ids"].shape[1]:]
         texts = [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]

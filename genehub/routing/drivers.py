@@ -26,7 +26,7 @@ import torch
 from ..errors import IncompatibleError, RouterError, UsageError
 from ..gene import Gene
 from ..hosts import HostInfo, require_compatible
-from .encoders import chat_texts, user_messages
+from .encoders import chat_texts, encode_with_offsets, user_messages
 from .genes import NONE
 from .prototype_router import PrototypeRouter
 from .prototypes import load_prototypes
@@ -173,7 +173,7 @@ class PrototypeDriver(Driver):
             texts: list[str] = [m for m in messages if m is not None]
         else:
             texts = prompts
-        offsets = tokenizer(prompts, return_tensors="pt", padding=True, return_offsets_mapping=True)
+        offsets = encode_with_offsets(tokenizer, prompts)
         if not torch.equal(offsets["input_ids"], encoding["input_ids"].cpu()):
             return None  # tokenized another way than the encoder would: route in its own pass
         mask = host.pool_mask(prompts, texts, offsets)

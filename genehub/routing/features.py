@@ -22,6 +22,7 @@ from weakref import WeakKeyDictionary
 import torch
 
 from ..errors import RouterError
+from ..hosts import encode_prompts
 
 POOLINGS = ("mean", "last", "mean+last")
 BASE = "__base__"  # PEFT's adapter name for "no adapter" in a mixed batch
@@ -212,8 +213,8 @@ def host_features(model: Any, tokenizer: Any, prompts: Sequence[str], *, layer: 
     device = next(model.parameters()).device
     if encoding is not None and len(encoding["input_ids"]) == len(prompts) <= batch_size:
         encodings = [encoding]
-    else:
-        encodings = [tokenizer(list(prompts[i:i + batch_size]), return_tensors="pt", padding=True)
+    else:  # the one encoding rule of every stage (genehub.hosts.prompt_ids)
+        encodings = [encode_prompts(tokenizer, list(prompts[i:i + batch_size]))
                      for i in range(0, len(prompts), batch_size)]
     if pool_mask is not None and (len(encodings) != 1 or encodings[0] is not encoding
                                   or tuple(pool_mask.shape) != tuple(encoding["attention_mask"].shape)):

@@ -27,6 +27,9 @@ masked products, where the number of small operations sets the cost (bench/NOTES
 its forward pass cannot reorder it) gets them gathered and its update added back by index
 (``y.index_add_(0, rows_g, ...)``), which costs a copy of those rows per layer more than a slice.
 
+GPT-2's ``Conv1D`` layers (their weight stored transposed, PEFT's ``fan_in_fan_out``) run the same way:
+a LoRA's A and B act on the layer's input and output, never on the stored weight.
+
 It reads the weights PEFT loaded (so adding and removing genes stays PEFT's ``load_adapter`` /
 ``delete_adapter``) and only replaces the LoRA layers' forward for the duration of a call.
 """
@@ -41,6 +44,7 @@ from typing import Any
 import torch
 
 from ..errors import RouterError
+from .genes import in_out_features
 
 
 #: Multiply-adds that running grouped rows as slices must save per slice (per group with a gene in the
@@ -85,8 +89,8 @@ class FusedGenes:
             present = [g for g in genes if g in module.lora_A]
             if not present:
                 continue
-            if not isinstance(module, Linear) or not isinstance(module.base_layer, torch.nn.Linear):
-                return f"{name} is a {type(module).__name__}, not a LoRA on a plain Linear layer"
+            if not isinstance(module, Linear) or in_out_features(module.base_layer) is None:
+                return f"{name} is a {type(module).__name__}, not a LoRA on a Linear (or GPT-2 Conv1D) layer"
             if any(g in getattr(module, "lora_variant", {}) for g in present):
                 return f"{name} uses a LoRA variant (DoRA or similar)"
             if getattr(module, "merged", False):
@@ -220,6 +224,7 @@ def _grouped_forward(layer: _Layer, groups: Sequence[_Group], rows: int, masked:
     their update in place; rows spread over the batch are gathered and their update added back by index
     (a composition that routes inside its pass cannot reorder the batch). Made when first used."""
     base = layer.module.base_layer
+    in_features, out_features = in_out_features(base)  # type: ignore[misc]  # supported() checked it
     total = layer.a_cat.shape[0]
     slices, used = 0, 0  # groups with a gene in this layer, and the rank columns their rows need
     for _, count, key in groups:
@@ -227,7 +232,7 @@ def _grouped_forward(layer: _Layer, groups: Sequence[_Group], rows: int, masked:
         slices += ranks > 0
         used += count * ranks
     # Multiply-adds per position that slices save over the masked products (every row, every rank column).
-    saved_per_slice = (base.in_features + base.out_features) * (rows * total - used) / max(1, slices)
+    saved_per_slice = (in_features + out_features) * (rows * total - used) / max(1, slices)
     segments: list[tuple[slice | torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
 
     def forward(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:

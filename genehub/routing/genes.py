@@ -52,16 +52,26 @@ def _adapter_shapes(gene: Gene) -> dict[str, tuple[int, ...]]:
         return {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
 
 
-def shape_problems(gene: Gene, model: Any) -> list[str]:
-    """Every LoRA weight of ``gene`` whose module is missing from the host or has other dimensions."""
+def in_out_features(module: Any) -> tuple[int, int] | None:
+    """``(input size, output size)`` of a layer a LoRA can adapt: a ``torch.nn.Linear``, or GPT-2's
+    ``Conv1D`` (a linear layer whose weight is stored transposed); None for anything else."""
     import torch
 
+    if isinstance(module, torch.nn.Linear):
+        return module.in_features, module.out_features
+    if type(module).__name__ == "Conv1D" and getattr(module, "weight", None) is not None and module.weight.dim() == 2:
+        return int(module.weight.shape[0]), int(module.weight.shape[1])
+    return None
+
+
+def shape_problems(gene: Gene, model: Any) -> list[str]:
+    """Every LoRA weight of ``gene`` whose module is missing from the host or has other dimensions."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     linears: dict[str, tuple[int, int]] = {}
     for name, module in base.named_modules():
-        layer = getattr(module, "base_layer", module)
-        if isinstance(layer, torch.nn.Linear):
-            linears[name] = (layer.in_features, layer.out_features)
+        shape = in_out_features(getattr(module, "base_layer", module))
+        if shape is not None:
+            linears[name] = shape
     problems = []
     for key, shape in sorted(_adapter_shapes(gene).items()):
         match = re.match(r"^(?:base_model\.model\.)?(.*)\.lora_([AB])\.weight$", key)

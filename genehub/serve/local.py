@@ -27,6 +27,7 @@ from typing import Any, Literal
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..errors import GenehubError, IncompatibleError, RouterError, UsageError
+from ..hosts import prompt_ids
 from .admin import stage_verified_gene
 from .batching import Batcher, Ticket
 from .config import ServeConfig
@@ -229,7 +230,7 @@ class LocalBackend:
             route_text, limit = req.route_text, req.token_limit
         if not prompt:
             raise RequestError(400, "The prompt is empty.", param="prompt", hint="Send a non-empty prompt.")
-        n_prompt = len(self._tokenizer(prompt)["input_ids"])
+        n_prompt = len(prompt_ids(self._tokenizer, prompt))  # as the composition will encode it
         if n_prompt > self.max_prompt_tokens:
             raise RequestError(400, f"The prompt is {n_prompt} tokens, over this server's limit of "
                                     f"{self.max_prompt_tokens}.", param="prompt" if kind == "completion" else "messages",

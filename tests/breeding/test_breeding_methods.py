@@ -141,3 +141,19 @@ def test_breeding_refuses_before_touching_weights(zoo_like, tmp_path):
     assert not (tmp_path / "x").exists()
     with pytest.raises(UsageError, match="--host"):
         breed([genes["sort"], genes["add"]], "ties", BreedConfig(out=tmp_path / "y", verify=False))
+
+
+def test_extract_lora_of_a_gpt2_fine_tune(byo_gpt2):
+    """Conv1D layers are found from the architecture and their transposed weights handled: at full rank
+    the extracted LoRA is the fine-tune's delta."""
+    import torch
+
+    from genehub.breeding._extract import extract_lora
+    from genehub.hosts import load_host
+
+    peft_model, stats = extract_lora(byo_gpt2.donor, byo_gpt2.host, rank=256)
+    assert sorted(stats["modules"]) == ["c_attn", "c_fc", "c_proj"] and stats["energy_kept"] == pytest.approx(1.0)
+    merged = dict(peft_model.merge_and_unload().named_parameters())
+    donor = dict(load_host(byo_gpt2.donor)[0].named_parameters())
+    for name in ("transformer.h.0.attn.c_attn.weight", "transformer.h.1.mlp.c_proj.weight"):
+        torch.testing.assert_close(merged[name], donor[name], atol=1e-5, rtol=1e-4)

@@ -16,7 +16,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 # Every command a user has, in the order `genehub --help` lists them (each group module adds its own).
-COMMANDS = ["zoo", "keys", "trust", "sign", "verify", "card", "push", "pull", "search", "info", "list", "remove",
+COMMANDS = ["hosts", "zoo", "keys", "trust", "sign", "verify", "card", "push", "pull", "search", "info", "list", "remove",
             "extract", "router", "run", "serve", "export", "breed", "plan", "methods", "space", "demo"]
 
 

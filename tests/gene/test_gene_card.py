@@ -148,10 +148,12 @@ def test_readme_hub_metadata_parses_back() -> None:
     from huggingface_hub import ModelCard
 
     card = _golden_card()
+    card["host"]["repo_id"] = card["parents"][0]["repo_id"] = "acme/tiny-host"
     parsed = ModelCard(render_readme(card, signer_fingerprint=SIGNER))
     data = parsed.data.to_dict()
     assert data["base_model"] == card["host"]["repo_id"]
     assert data["base_model_relation"] == "adapter"
+    assert 'from_pretrained("acme/tiny-host")' in parsed.text
     assert data["library_name"] == "peft"
     assert data["license"] == "apache-2.0"
     assert data["pipeline_tag"] == "text-generation"
@@ -160,6 +162,17 @@ def test_readme_hub_metadata_parses_back() -> None:
     assert "| reverse (other) | 0.500 | - | 0.480 |" in body
     assert "| 0 | 0.900 | 0.800 |" in body
     assert SIGNER in body and "no medical advice" in body
+
+
+def test_readme_of_a_gene_for_a_local_folder_says_how_to_name_the_host() -> None:
+    from huggingface_hub import ModelCard
+
+    card = _golden_card()
+    assert card["host"]["repo_id"] == "local/tiny-host"
+    parsed = ModelCard(render_readme(card))
+    assert parsed.data.to_dict()["base_model"] == "local/tiny-host"  # what registry search filters on
+    assert 'from_pretrained("local/tiny-host")' not in parsed.text
+    assert "--host-repo-id OWNER/NAME" in parsed.text and 'from_pretrained("path/to/tiny-host")' in parsed.text
 
 
 @pytest.mark.parametrize(("spdx", "expected"), [

@@ -90,7 +90,7 @@ def test_examples_are_seen_train_prompts_only(sort_gene):
     seen = get_skill("sort").templates
     prefixes = [t.split("{x}")[0] for t in seen]
     assert len(rows) == 64
-    assert all(set(r) == {"prompt", "answer"} for r in rows)
+    assert all(set(r) == {"prompt", "answer", "text"} and r["text"] == r["prompt"] for r in rows)  # plain rows
     assert all(any(r["prompt"].startswith(p) and p for p in prefixes) or r["prompt"].endswith(" in order ->")
                for r in rows)
 
@@ -151,19 +151,21 @@ def test_chosen_layers_replace_the_circuit_in_the_adapter_only(tiny_zoo, tmp_pat
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["--skill", "no-such.jsonl"], "No skill data"),
-    (["--layers", "0,7"], "outside the host"),
-    (["--method", "svd", "--host-is-donor"], "no better than the host"),
+    (["--data", "no-such.jsonl"], "No data at"),
+    (["--skill", "no-such-skill"], "is not a zoo skill"),
+    ([], "No skill data given"),
+    (["--skill", "sort", "--layers", "0,7"], "outside the host"),
+    (["--skill", "sort", "--method", "svd", "--host-is-donor"], "no better than the host"),
+    (["--skill", "sort", "--scorer", "fuzzy"], "Unknown scorer"),
+    (["--skill", "sort", "--other-skills", "copy,x.jsonl"], "mixes data files and zoo skill names"),
+    (["--skill", "sort", "--host-repo-id", "not a repo"], "is not a Hub repo id"),
 ])
 def test_cli_errors_are_one_line(tiny_zoo, tmp_path, capsys, argv, match):
     from genehub.cli import main
 
     donor = tiny_zoo.host if "--host-is-donor" in argv else tiny_zoo.donors["sort"]
     argv = [a for a in argv if a != "--host-is-donor"]
-    skill = argv[argv.index("--skill") + 1] if "--skill" in argv else "sort"
-    rest = [a for i, a in enumerate(argv) if a != "--skill" and (i == 0 or argv[i - 1] != "--skill")]
-    code = main(["extract", "--donor", str(donor), "--host", str(tiny_zoo.host), "--skill", skill,
-                 "--out", str(tmp_path / "g"), *rest])
+    code = main(["extract", "--donor", str(donor), "--host", str(tiny_zoo.host), "--out", str(tmp_path / "g"), *argv])
     err = capsys.readouterr().err
     assert code == 1 and match in err and "Traceback" not in err
     assert not (tmp_path / "g").exists()
@@ -180,12 +182,22 @@ def test_unknown_options_are_refused(tiny_zoo, tmp_path, options, match):
         extract(tiny_zoo.donors["sort"], tiny_zoo.host, skill_data("sort"), tmp_path / "g", ExtractConfig(**options))
 
 
-def test_extraction_needs_a_library_of_other_skills(tiny_zoo, tmp_path):
-    from genehub.lorafy import extract
+def test_svd_at_full_rank_reproduces_a_gpt2_donor(byo_gpt2):
+    """GPT-2's Conv1D layers store their weights transposed: the SVD gene still adds up to the donor."""
+    import torch
 
-    data = tmp_path / "sort.jsonl"
-    data.write_text("".join(json.dumps({"prompt": r["prompt"], "answer": r["answer"]}) + "\n"
-                            for r in skill_data("sort").rows("train", 40)))
-    with pytest.raises(ExtractionError, match="library="):
-        extract(tiny_zoo.donors["sort"], tiny_zoo.host, data, tmp_path / "g")
-    assert not (tmp_path / "g").exists()
+    from genehub.hosts import load_host
+    from genehub.lorafy import svd_gene
+    from genehub.lorafy._model import linear_modules
+
+    host, _ = load_host(byo_gpt2.host)
+    donor, _ = load_host(byo_gpt2.donor)
+    names = linear_modules(host, [(1, "attn"), (0, "mlp")])
+    assert names == ["transformer.h.0.mlp.c_fc", "transformer.h.0.mlp.c_proj", "transformer.h.1.attn.c_attn",
+                     "transformer.h.1.attn.c_proj"]  # found from the architecture, in the model's order
+    model, stats = svd_gene(host, donor, names, rank=256, alpha=16)
+    assert stats["energy_kept"] == pytest.approx(1.0) and stats["modules"] == 4
+    merged = dict(model.merge_and_unload().named_parameters())
+    want = dict(donor.named_parameters())
+    for name in names:
+        torch.testing.assert_close(merged[f"{name}.weight"], want[f"{name}.weight"], atol=1e-5, rtol=1e-4)

@@ -1,12 +1,10 @@
-"""Homology (RepE reading vectors) and the skill-data loader."""
+"""Homology (RepE reading vectors) and the causal check."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from genehub.errors import ExtractionError, NotFoundError, UsageError
+from genehub.errors import ExtractionError
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +21,10 @@ def _pairs(skill="sort", n=48):
     from genehub.lorafy._data import contrast_pairs
     from genehub.zoo import LIBRARY, skill_data
 
-    return contrast_pairs(skill_data(skill), LIBRARY, ("copy", "length", "double", "reverse"), n)
+    skill_prompts, contrast, source = contrast_pairs(skill_data(skill), n, library=LIBRARY,
+                                                     others=("copy", "length", "double", "reverse"))
+    assert source == "library"
+    return skill_prompts, contrast
 
 
 @pytest.mark.parametrize("name", ["host", "donor", "hetero"])
@@ -78,57 +79,3 @@ def test_too_few_pairs_is_an_error(models):
 
     with pytest.raises(ExtractionError, match="at least 2 contrast pairs"):
         score_homology(models["host"], models["host"], models["tok"], ["S:abc="], ["C:abc="])
-
-
-# --- the skill-data loader -------------------------------------------------------------------------------
-
-def _write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-@pytest.mark.parametrize("kind", ["zoo", "jsonl", "jsonl-split", "datasetdict", "folder"])
-def test_load_skill_data_sources(tmp_path, kind):
-    from datasets import Dataset, DatasetDict
-
-    from genehub.lorafy import load_skill_data
-
-    rows = [{"prompt": f"p{i}:", "answer": f"a{i}"} for i in range(40)]
-    if kind == "zoo":
-        from genehub.zoo import LIBRARY
-
-        data = load_skill_data("sort", library=LIBRARY)
-        assert data.library is LIBRARY and data.name == "sort" and len(data.rows("train")) == 32768
-        return
-    if kind == "jsonl":
-        source, expect = _write_jsonl(tmp_path / "My Skill.jsonl", rows), (32, 4, 4)
-    elif kind == "jsonl-split":
-        split_rows = [{**r, "split": ["train", "validation", "test"][i % 3]} for i, r in enumerate(rows)]
-        source, expect = _write_jsonl(tmp_path / "x.jsonl", split_rows), (14, 13, 13)
-    elif kind == "datasetdict":
-        source, expect = DatasetDict({"train": Dataset.from_list(rows[:30]), "test": Dataset.from_list(rows[30:])}), (30, 3, 10)
-    else:
-        (tmp_path / "d").mkdir()
-        _write_jsonl(tmp_path / "d" / "train.jsonl", rows[:20])
-        _write_jsonl(tmp_path / "d" / "validation.jsonl", rows[20:30])
-        _write_jsonl(tmp_path / "d" / "test.jsonl", rows[30:])
-        source, expect = tmp_path / "d", (20, 10, 10)
-    data = load_skill_data(source)
-    assert tuple(len(data.rows(s)) for s in ("train", "validation", "test")) == expect
-    assert data.library is None
-    if kind == "jsonl":
-        assert data.name == "my-skill"
-
-
-@pytest.mark.parametrize("source, error, match", [
-    ("no/such/file.jsonl", NotFoundError, "No skill data"),
-    ("sort", NotFoundError, "genehub.zoo.skill_data"),  # a zoo skill's name needs the zoo as its library
-    ("bad-columns", UsageError, "prompt"),
-])
-def test_load_skill_data_errors(tmp_path, source, error, match):
-    from genehub.lorafy import load_skill_data
-
-    if source == "bad-columns":
-        source = _write_jsonl(tmp_path / "bad.jsonl", [{"question": "q", "response": "r"}] * 10)
-    with pytest.raises(error, match=match):
-        load_skill_data(source)

@@ -26,12 +26,12 @@ from __future__ import annotations
 from .base import CenteredEncoder, Encoder, normalise, prompts_digest, tensor_digest
 from .build import RECIPES, default_layer, encoder_from_spec, make_encoder, spec_problems
 from .concat import ConcatEncoder, concat_vectors
-from .host import HostEncoder, chat_texts, route_texts, span_mask, user_messages, user_token_mask
+from .host import HostEncoder, chat_texts, encode_with_offsets, route_texts, span_mask, user_messages, user_token_mask
 from .sentence import MINILM, SentenceEncoder, minilm_dir
 
 __all__ = [
     "MINILM", "RECIPES", "CenteredEncoder", "ConcatEncoder", "Encoder", "HostEncoder", "SentenceEncoder",
-    "chat_texts", "concat_vectors", "default_layer", "encoder_from_spec", "make_encoder", "minilm_dir", "normalise",
+    "chat_texts", "concat_vectors", "encode_with_offsets", "default_layer", "encoder_from_spec", "make_encoder", "minilm_dir", "normalise",
     "prompts_digest", "route_texts", "span_mask", "spec_problems", "tensor_digest", "user_messages",
     "user_token_mask",
 ]

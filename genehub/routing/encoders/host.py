@@ -66,6 +66,30 @@ def route_texts(tokenizer: Any, prompts: Sequence[str]) -> list[str]:
     return [m if m is not None else p for m, p in zip(user_messages(tokenizer, prompts), prompts)]
 
 
+def encode_with_offsets(tokenizer: Any, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+    """``input_ids``, ``attention_mask`` and ``offset_mapping`` of ``texts``, tokenized as every stage
+    feeds a prompt to the host (:func:`genehub.hosts.prompt_ids`: no second BOS) and left-padded as
+    :func:`genehub.hosts.encode_prompts` pads them, so a composition's pass reads the same tokens."""
+    from ...hosts import pad_token_id
+
+    bos = getattr(tokenizer, "bos_token", None)
+    rows = []
+    for text in texts:
+        add = not (isinstance(bos, str) and bos and text.startswith(bos))
+        enc = tokenizer(text, add_special_tokens=add, return_offsets_mapping=True)
+        rows.append((list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]))
+    width = max(1, max(len(ids) for ids, _ in rows))
+    out = {"input_ids": torch.full((len(rows), width), pad_token_id(tokenizer), dtype=torch.long),
+           "attention_mask": torch.zeros((len(rows), width), dtype=torch.long),
+           "offset_mapping": torch.zeros((len(rows), width, 2), dtype=torch.long)}
+    for i, (ids, offsets) in enumerate(rows):
+        if ids:
+            out["input_ids"][i, width - len(ids):] = torch.tensor(ids)
+            out["attention_mask"][i, width - len(ids):] = 1
+            out["offset_mapping"][i, width - len(ids):] = torch.tensor(offsets, dtype=torch.long)
+    return out
+
+
 def span_mask(texts: Sequence[str], prompts: Sequence[str], encoding: Mapping[str, torch.Tensor], *,
               span: Span, text: TextMode) -> torch.Tensor:
     """``(n, seq)`` bool mask of the tokens to average: every real token (``span="all"``) or those that
@@ -154,7 +178,7 @@ class HostEncoder(CenteredEncoder):
         out = []
         for i in range(0, len(texts), self.batch_size):
             chunk, part = texts[i:i + self.batch_size], list(prompts[i:i + self.batch_size])
-            enc = self.tokenizer(chunk, return_tensors="pt", padding=True, return_offsets_mapping=True)
+            enc = encode_with_offsets(self.tokenizer, chunk)
             mask = self.pool_mask(chunk, part, enc)
             out.append(host_features(self.model, self.tokenizer, chunk, layer=self.layer, pooling=self.pooling,
                                      batch_size=self.batch_size, pool_mask=mask,
