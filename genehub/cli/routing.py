@@ -93,6 +93,23 @@ def _router_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def give_routing(gene_dir: Any, args: argparse.Namespace) -> str:
+    """Give a gene just written its routing block with the default encoder (``genehub extract`` calls this
+    last), calibrated on ``--general`` or the zoo's own prompts; returns the line to print."""
+    from ..errors import UsageError
+    from ..routing.prototypes import route_gene
+
+    try:
+        general = routing_general(args, args.host)
+    except UsageError:
+        return ("routing: none (no general prompts for this host); give it a routing block with "
+                f"`genehub router card {gene_dir} --host {args.host} --general FILE`.")
+    model, tokenizer = _load(args)
+    block = route_gene(gene_dir, general, model=model, tokenizer=tokenizer, host=args.host)
+    return (f"routing: {block['prototypes']['count']} prototype(s), threshold {block['threshold']:.3f} on "
+            f"{block['calibration']['num_prompts']} general prompts (a composition routes to it with no training).")
+
+
 def _router_train(args: argparse.Namespace) -> int:
     from ..routing import Router
 
