@@ -40,7 +40,7 @@ import torch
 from ..errors import RouterError, UsageError
 from ..gene import Gene
 from ..hosts import HostInfo, describe_host, encode_prompts, load_host, model_device, pad_token_id
-from .drivers import Driver, HeadDriver, PrototypeDriver, has_routing, prototype_router
+from .drivers import Driver, HeadDriver, PrototypeDriver, has_routing, prototype_driver
 from .features import features_in_pass, first_adapted_block
 from .fused import FusedGenes
 from .genes import BASE_ADAPTER, adapter_name, load_genes, require_fit
@@ -69,7 +69,7 @@ class Composition:
     """A host with genes plugged in and a router choosing among them per prompt (see :func:`compose`)."""
 
     def __init__(self, model: Any, tokenizer: Any, host_info: HostInfo, genes: dict[str, Gene],
-                 router: Router | PrototypeRouter, *, mode: Mode = "top1", top_k: int = 2, engine: Engine = "auto",
+                 router: Router | PrototypeRouter | Driver, *, mode: Mode = "top1", top_k: int = 2, engine: Engine = "auto",
                  route_in_pass: bool = True, router_options: dict[str, Any] | None = None) -> None:
         if engine not in ENGINES:
             raise UsageError(f"Unknown engine {engine!r}.", hint=f"Use one of: {', '.join(ENGINES)}.")
@@ -84,7 +84,8 @@ class Composition:
         self._mixes: dict[str, str] = {}
         self._fused: FusedGenes | None = None
         self._first_gene_block = -1
-        self._driver: Driver = (PrototypeDriver(router) if isinstance(router, PrototypeRouter)
+        self._driver: Driver = (router if isinstance(router, Driver)
+                                else PrototypeDriver(router) if isinstance(router, PrototypeRouter)
                                 else HeadDriver(router, router_options))
         self._driver.check(genes, host_info)
         self._refresh_engine()
@@ -436,12 +437,14 @@ def compose(host: str | Path, genes: Sequence[str | Path | Gene],
     if kind == "head":
         router = Router.train(host_info, list(by_name.values()), model=peft_model, tokenizer=tokenizer, **options)
     elif kind == "prototypes":
-        background = none_prompts([g.skill for g in by_name.values()], seed=0) if callable(none_prompts) else none_prompts
-        if not background:
+        if none_prompts is None:
             log.warning("Routing by prototypes without background prompts: only each gene's threshold keeps "
                         "general prompts from its gene (pass none_prompts= what the host answers alone).")
-        router = prototype_router(by_name, model=peft_model, tokenizer=tokenizer, host_info=host_info,
-                                  background=background)
-    assert isinstance(router, (Router, PrototypeRouter))
+        router = prototype_driver(by_name, model=peft_model, tokenizer=tokenizer, host_info=host_info,
+                                  background=none_prompts)
+    elif isinstance(router, PrototypeRouter):
+        router = PrototypeDriver(router, none_prompts, {name: g.skill for name, g in by_name.items()}) \
+            if none_prompts is not None else router
+    assert isinstance(router, (Router, PrototypeRouter, Driver))
     return Composition(peft_model, tokenizer, host_info, by_name, router, mode=mode, top_k=top_k, engine=engine,
                        route_in_pass=route_in_pass, router_options=options)

@@ -26,11 +26,11 @@ import torch
 from ..errors import IncompatibleError, RouterError, UsageError
 from ..gene import Gene
 from ..hosts import HostInfo, require_compatible
-from .encoders import chat_texts, encode_with_offsets, user_messages
+from .encoders import chat_texts, encode_with_offsets, route_texts, user_messages
 from .genes import NONE
 from .prototype_router import PrototypeRouter
 from .prototypes import load_prototypes
-from .router import Router, RoutingDecision
+from .router import NonePrompts, Router, RoutingDecision
 
 
 @dataclass(frozen=True)
@@ -130,10 +130,37 @@ class HeadDriver(Driver):
 
 
 class PrototypeDriver(Driver):
-    """Drives a :class:`PrototypeRouter` over the genes' routing blocks (no training, ever)."""
+    """Drives a :class:`PrototypeRouter` over the genes' routing blocks (no training, ever).
 
-    def __init__(self, router: PrototypeRouter) -> None:
+    Args:
+        router: the router.
+        background: prompts the host answers by itself: a list, or a function of the genes' skills (and
+            ``seed``) such as :func:`genehub.zoo.none_prompts`, called again when genes change (each
+            prompt is encoded once: a gene added later only drops the prompts of its skill).
+        skills: ``{gene: skill}`` of the router's genes.
+    """
+
+    def __init__(self, router: PrototypeRouter, background: NonePrompts | None = None,
+                 skills: Mapping[str, str] | None = None) -> None:
         self.router = router
+        self.background = background
+        self.skills = dict(skills or {})
+        self._vectors: dict[str, torch.Tensor] = {}
+        if background is not None:
+            self._set_background()
+
+    def _set_background(self) -> None:
+        source, skills = self.background, list(self.skills.values())
+        prompts = [str(p) for p in (source(list(skills), seed=0) if callable(source) else source or [])]
+        if not prompts:
+            self.router.set_background(None)
+            return
+        texts = route_texts(self.router.tokenizer, prompts)
+        new = sorted({t for t in texts if t not in self._vectors})
+        if new:
+            assert self.router.encoder is not None
+            self._vectors.update(zip(new, self.router.encoder.encode(new)))
+        self.router.set_background(torch.stack([self._vectors[t] for t in texts]))
 
     @property
     def gene_names(self) -> list[str]:
@@ -194,10 +221,16 @@ class PrototypeDriver(Driver):
                              "prototypes.", hint=f"Give it one with `genehub router card {gene.path} --host HOST "
                                                  "--general FILE`, then add it again.")
         self.router.add(load_prototypes(gene.path, card=gene.card))
+        self.skills[name] = gene.skill
+        if callable(self.background):
+            self._set_background()
         return self
 
     def without(self, name: str) -> Driver:
         self.router.remove(name)
+        self.skills.pop(name, None)
+        if callable(self.background):
+            self._set_background()
         return self
 
 
@@ -206,15 +239,14 @@ def has_routing(genes: Sequence[Gene]) -> bool:
     return all(isinstance(g.card.get("routing"), Mapping) for g in genes)
 
 
-def prototype_router(genes: Mapping[str, Gene], *, model: Any, tokenizer: Any, host_info: HostInfo,
-                     background: Sequence[str] | None) -> PrototypeRouter:
-    """The prototype router over ``genes``' routing blocks (checked against their files), its encoder
-    rebuilt from the first block on this host, and ``background`` prompts (what the host answers alone)."""
+def prototype_driver(genes: Mapping[str, Gene], *, model: Any, tokenizer: Any, host_info: HostInfo,
+                     background: NonePrompts | None) -> PrototypeDriver:
+    """A driver of the prototype router over ``genes``' routing blocks (checked against their files), its
+    encoder rebuilt from the first block on this host, with ``background`` (see :class:`PrototypeDriver`)."""
     loaded = [load_prototypes(g.path, card=g.card) for g in genes.values()]
-    router = PrototypeRouter.from_genes(loaded, model=model, tokenizer=tokenizer, host=host_info,
-                                        background=list(background) if background else None)
+    router = PrototypeRouter.from_genes(loaded, model=model, tokenizer=tokenizer, host=host_info)
     unknown = sorted(set(router.gene_names) - set(genes))
     if unknown or NONE in router.gene_names:
         raise RouterError(f"Routing blocks name genes {unknown} the composition does not have.",
                           hint="Rebuild the genes' routing.")
-    return router
+    return PrototypeDriver(router, background, {name: g.skill for name, g in genes.items()})
