@@ -129,8 +129,11 @@ def load_host(path: str | Path, *, dtype: Any = None) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from ._quiet import quiet_loading
+
     path = _check_dir(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
+    with quiet_loading():  # no "Loading weights" bar per model
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(path)
     return model, tokenizer

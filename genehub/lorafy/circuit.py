@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from .._progress import progress_bar
 from ..errors import ExtractionError
 from ..evaluate import encode_pairs
 from ._model import ComponentKey, all_components, answer_logprob, capture, patch
@@ -99,6 +100,7 @@ def locate_circuit(
     *,
     target_share: float = 0.8,
     batch_size: int = 32,
+    progress: bool = False,
 ) -> Circuit:
     """Find the components of ``donor`` that carry its advantage over ``host`` on ``rows``.
 
@@ -109,6 +111,7 @@ def locate_circuit(
         rows: skill prompts with their answers (``prompt``/``answer``), e.g. the validation split.
         target_share: the share of the log-probability gap the circuit must restore (0-1].
         batch_size: prompts per forward pass.
+        progress: show a bar over the components scored (on a terminal).
 
     Returns:
         A :class:`Circuit`; ``selected`` is never empty.
@@ -148,7 +151,8 @@ def locate_circuit(
         patched = _logprob(host, batches, [{k: acts[k] for k in selection} for acts in donor_acts])
         return (patched - host_lp) / gap
 
-    scored = sorted((Component(layer, kind, restored([(layer, kind)])) for layer, kind in keys),
+    bar = progress_bar(keys, desc="circuit", unit="component", enabled=progress)
+    scored = sorted((Component(layer, kind, restored([(layer, kind)])) for layer, kind in bar),
                     key=lambda c: (-c.score, c.layer, c.kind))
     selected: list[Component] = []
     curve: list[float] = []

@@ -187,7 +187,8 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
 
     # 1. Where does the skill live?
     val_rows = skill.rows("validation", config.n_circuit)
-    circuit = locate_circuit(donor_model, host_model, tokenizer, val_rows, target_share=config.target_share)
+    circuit = locate_circuit(donor_model, host_model, tokenizer, val_rows, target_share=config.target_share,
+                             progress=config.progress)
     lap("circuit")
     _say(config, f"circuit: {', '.join(f'{c.layer}.{c.kind}' for c in circuit.selected)} restores "
                  f"{circuit.restored_share:.0%} of the donor's advantage")
@@ -195,8 +196,10 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
     # 2. Is the host's machinery comparable there?
     skill_prompts, contrast = contrast_pairs(skill, library, others or library.general, config.n_circuit,
                                              seed=config.seed)
-    homology = score_homology(donor_model, host_model, tokenizer, skill_prompts, contrast, layers=circuit.layers)
-    homology.causal_check = causal_check(donor_model, host_model, tokenizer, val_rows, circuit.keys)
+    homology = score_homology(donor_model, host_model, tokenizer, skill_prompts, contrast, layers=circuit.layers,
+                              progress=config.progress)
+    homology.causal_check = causal_check(donor_model, host_model, tokenizer, val_rows, circuit.keys,
+                                         progress=config.progress)
     lap("homology")
     _say(config, f"homology over the circuit: {homology.aggregate:.3f}; host with the donor's circuit patched in: "
                  f"{homology.causal_check['patched']:.2f} (host {homology.causal_check['host']:.2f})")
@@ -234,7 +237,8 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
 
     # 4. Fidelity on held-out prompts.
     fidelity = measure_fidelity(student, tokenizer, skill.rows("test"), donor=donor_model,
-                                other_tests=library_rows(library, others, "test", config.n_other) if others else {})
+                                other_tests=library_rows(library, others, "test", config.n_other) if others else {},
+                                progress=config.progress)
     lap("fidelity")
     _say(config, f"fidelity: host {fidelity.host:.2f}, donor {fidelity.donor:.2f}, gene {fidelity.gene:.2f}; "
                  f"worst other-skill drop {fidelity.worst_other_drop:.2f}")

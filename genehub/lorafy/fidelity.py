@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._progress import progress_bar
 from ..evaluate import exact_match
 
 
@@ -78,7 +79,7 @@ def template_means(hits: Sequence[bool], rows: Sequence[Mapping[str, Any]]) -> d
 
 def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mapping[str, Any]], *,
                      donor: Any = None, other_tests: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-                     host_scores: Mapping[str, float] | None = None) -> Fidelity:
+                     host_scores: Mapping[str, float] | None = None, progress: bool = False) -> Fidelity:
     """Measure host, donor and host+gene on the skill's test rows, and host vs host+gene on other skills.
 
     Args:
@@ -88,16 +89,21 @@ def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mappin
         donor: the donor model (its accuracy is recorded; None leaves it out).
         other_tests: ``{skill: rows}`` of other skills.
         host_scores: host accuracies already measured (``{skill: acc}``), to skip re-measuring them.
+        progress: show a bar over the evaluations (a model on a skill's rows; on a terminal).
     """
     host_scores = dict(host_scores or {})
     other_tests = dict(other_tests or {})
 
     test_rows = list(test_rows)
+    bar = progress_bar(desc="fidelity", total=2 + (donor is not None) + 2 * len(other_tests), unit="eval",
+                       enabled=progress)
     with gene_model.disable_adapter():
         hits = {"host": exact_match(gene_model, tokenizer, test_rows)}
     hits["gene"] = exact_match(gene_model, tokenizer, test_rows)
+    bar.update(2)
     if donor is not None:
         hits["donor"] = exact_match(donor, tokenizer, test_rows)
+        bar.update(1)
 
     # Prompts flagged ``heldout`` use templates the distillation never saw: reported apart.
     groups = {who: template_means(h, test_rows) for who, h in hits.items()}
@@ -110,17 +116,23 @@ def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mappin
     for name, rows in other_tests.items():
         rows = list(rows)
         gene_hits = exact_match(gene_model, tokenizer, rows)
+        bar.update(1)
         gene_groups = template_means(gene_hits, rows)
         host_hits = None
         if gene_groups is not None or name not in host_scores:
             with gene_model.disable_adapter():
                 host_hits = exact_match(gene_model, tokenizer, rows)
             host_scores.setdefault(name, _mean(host_hits))
+            bar.update(1)
+        else:  # measured before: one evaluation fewer
+            bar.total -= 1
+            bar.refresh()
         others[name] = {"host": host_scores[name], "gene": _mean(gene_hits)}
         if gene_groups is not None:
             host_groups = template_means(host_hits, rows)
             for group in ("seen", "heldout"):
                 other_by_template[group][name] = {"host": host_groups[group], "gene": gene_groups[group]}
+    bar.close()
     return Fidelity(host=_mean(hits["host"]), donor=_mean(hits["donor"]) if donor is not None else None,
                     gene=_mean(hits["gene"]), other_skills=others, num_test_prompts=len(test_rows),
                     by_template=by_template, other_by_template=other_by_template if other_by_template["seen"] else None)
