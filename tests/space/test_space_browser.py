@@ -142,9 +142,11 @@ def test_browse_open_a_gene_page_and_try_in_chromium(browser: Any, tmp_path: Pat
     browser.get(url)
     _phase("page loaded")
     # Browse: every gene, with its signature status
-    # The first event lists the genes; Chromium compiles Gradio's scripts first.
-    _wait(browser, lambda d: case.routed in _text(d, "#genes"), timeout=180)
-    _phase("genes listed")
+    # The page opens with the genes listed; its load event (fresh lists, then the first gene's page) must
+    # finish before searching, or the list it sends could replace the search's. Chromium compiles first.
+    # (the last step of that event puts the first gene's banner in the message box)
+    _wait(browser, lambda d: case.routed in _text(d, "#genes") and "Signature:" in _text(d, "#message"), timeout=180)
+    _phase("genes listed, first gene page loaded")
     table = _text(browser, "#genes")
     assert all(e.gene_id in table for e in case.data.catalog.entries()) and "verified" in table
     # search narrows the table
