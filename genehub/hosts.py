@@ -207,8 +207,11 @@ def load_host(path: str | Path, *, dtype: Any = None, device: Any = None) -> tup
     """
     from transformers import AutoModelForCausalLM
 
+    from ._quiet import quiet_loading
+
     path = _check_dir(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype))
+    with quiet_loading():  # no "Loading weights" bar per model
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype))
     if device is not None:
         model.to(device)
     model.eval()
@@ -270,19 +273,27 @@ def encode_prompts(tokenizer: Any, prompts: Sequence[str], *, device: Any = None
     return {"input_ids": ids, "attention_mask": mask}
 
 
-def compatibility_problems(expected: dict[str, Any] | HostInfo, actual: HostInfo, *, exact_revision: bool = False) -> list[str]:
+def compatibility_problems(expected: dict[str, Any] | HostInfo, actual: HostInfo, *, exact_revision: bool = False,
+                           same_host: bool = False) -> list[str]:
     """Every way ``actual`` differs from the host a gene was made for, each saying what would fix it.
 
     Architecture, model type, hidden size, layer count, vocabulary size and tokenizer fingerprint must
     match; the revision only when ``exact_revision`` (a gene usually works on any revision with the
-    same shapes and tokenizer, e.g. a re-upload).
+    same shapes and tokenizer, e.g. a re-upload). With ``same_host`` the host must also be the one
+    ``expected`` names: the same repo id, or the same revision under another name. Same shapes and
+    tokenizer are not the same host (a heterologous twin has both), so every check of a gene against
+    the host it will run on (pull, compose, the Space) passes ``same_host=True``; a check between two
+    models of one family (a donor and its host) does not.
     """
     want = expected.to_dict() if isinstance(expected, HostInfo) else dict(expected)
     have = actual.to_dict()
+    problems = []
+    if same_host and want.get("repo_id") != have["repo_id"] and want.get("revision") != have["revision"]:
+        problems.append(f"host: the gene was made for {want.get('repo_id')!r} at {want.get('revision')!r} "
+                        f"but the host is {have['repo_id']!r} at {have['revision']!r}")
     keys = ["architecture", "model_type", "hidden_size", "num_layers", "vocab_size", "tokenizer_fingerprint"]
     if exact_revision:
         keys.append("revision")
-    problems = []
     for key in keys:
         if key in want and want[key] != have[key]:
             problems.append(
@@ -293,9 +304,10 @@ def compatibility_problems(expected: dict[str, Any] | HostInfo, actual: HostInfo
 
 
 def require_compatible(expected: dict[str, Any] | HostInfo, actual: HostInfo, *, what: str = "gene",
-                       exact_revision: bool = False) -> None:
-    """Raise :class:`IncompatibleError` listing every mismatch between ``expected`` and ``actual``."""
-    problems = compatibility_problems(expected, actual, exact_revision=exact_revision)
+                       exact_revision: bool = False, same_host: bool = False) -> None:
+    """Raise :class:`IncompatibleError` listing every mismatch between ``expected`` and ``actual``
+    (see :func:`compatibility_problems` for ``exact_revision`` and ``same_host``)."""
+    problems = compatibility_problems(expected, actual, exact_revision=exact_revision, same_host=same_host)
     if problems:
         raise IncompatibleError(
             f"The {what} does not fit host {actual.repo_id}: " + "; ".join(problems) + ".",

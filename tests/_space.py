@@ -1,4 +1,5 @@
-"""Builders shared by the Space tests: signed zoo genes in a folder or a registry, a foreign host, a running Space.
+"""Builders shared by the Space tests: signed zoo genes in a folder or a registry, a foreign host, the data
+source a Space test runs on (:class:`SpaceCase`), a running Space.
 
 ``gene_shelf(tmp_path_factory, zoo)`` builds the shelf below once per session for every Space test module.
 
@@ -17,11 +18,13 @@ from __future__ import annotations
 
 import shutil
 import socket
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 TRUSTED = ("sort-gene", "upper-gene")
 HOST = "genehub-zoo/tiny-host"  # the tiny zoo host's repo id, as the Space labels it
+HETEROLOGOUS = "genehub-zoo/tiny-heterologous"  # same shapes and tokenizer, another model: fits no zoo gene
 _SHELVES: dict[str, dict[str, Any]] = {}
 
 
@@ -113,20 +116,64 @@ def foreign_host(out: Path) -> Path:
     return out
 
 
+def facts(header: str) -> dict[str, str]:
+    """The facts row of a gene page's header (``genehub.space.genepage.header_markdown``): ``{name: cell}``."""
+    names, _, values = [line.strip("|").split(" | ") for line in header.splitlines() if line.startswith("|")][:3]
+    return {n.strip(): v.strip() for n, v in zip(names, values)}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def launch_space(root: Path, shelf: dict) -> tuple[Any, str, dict]:
-    """Publish the shelf's genes to a local registry under ``root`` and launch the Space over it on a free port."""
-    from genehub.space import Playground, build_app, open_catalog
+@dataclass
+class SpaceCase:
+    """A data source for the Space and what a visitor should see on it: the Space tests take one of these,
+    so the same tests run on the tiny zoo's genes now and on another preset's (real models) later.
 
-    shelf = {**shelf, "registry": publish_shelf(shelf, root / "registry")}
-    catalog = open_catalog(str(shelf["registry"]), trust=shelf["trust"], cache=root / "space-cache")
-    playground = Playground(catalog, {HOST: shelf["zoo"].host, "other/narrow-host": shelf["foreign"]}, max_new_tokens=12)
-    demo = build_app(catalog, playground)
+    Attributes:
+        name: the case's id in test names.
+        data: the genes and hosts the Space serves.
+        host: the host the verified genes fit, which Try must start on.
+        unfit: hosts served that fit no gene (at least one sorts before ``host``: a default by name would pick it).
+        prompt, routed, answer: an example prompt, the gene the router sends it to, and its expected answer,
+            which that gene gives and the host alone does not.
+        zoo_preset: the zoo preset that builds the genes' host (its page says how), or None.
+        extra: anything else a case knows (``silent_prompt``: a prompt the host alone answers with nothing).
+    """
+
+    name: str
+    data: Any
+    host: str
+    unfit: list[str]
+    prompt: str
+    routed: str
+    answer: str
+    zoo_preset: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def tiny_case(root: Path, shelf: dict[str, Any]) -> SpaceCase:
+    """The shelf's four genes in a local registry under ``root``; the tiny zoo's host, its heterologous twin
+    (same shapes, another model) and a narrower foreign host for Try."""
+    from genehub.space import SpaceData, open_catalog
+
+    registry = publish_shelf(shelf, root / "registry")
+    catalog = open_catalog(str(registry), trust=shelf["trust"], cache=root / "space-cache")
+    zoo = shelf["zoo"]
+    hosts = {HOST: zoo.host, HETEROLOGOUS: zoo.heterologous, "other/narrow-host": shelf["foreign"]}
+    return SpaceCase("tiny", SpaceData(catalog, hosts), host=HOST, unfit=[HETEROLOGOUS, "other/narrow-host"],
+                     prompt="upper yxe:", routed="zoo/upper-gene", answer="YXE", zoo_preset="tiny",
+                     extra={"registry": registry, "silent_prompt": "=", **shelf})
+
+
+def launch_space(data: Any, *, max_new_tokens: int = 12) -> tuple[Any, str]:
+    """Launch the Space over ``data`` (a :class:`genehub.space.SpaceData`) on a free loopback port."""
+    from genehub.space import Playground, build_app
+
+    demo = build_app(data.catalog, Playground(data.catalog, data.hosts, max_new_tokens=max_new_tokens))
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
                 ssr_mode=False)
-    return demo, demo.local_url, shelf
+    return demo, demo.local_url

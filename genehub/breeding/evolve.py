@@ -178,7 +178,7 @@ def evolve(parents: Sequence[Any], method: str | BreedingMethod, config: SearchC
         return [scores[s] for s in skills] if pareto else value
 
     generations = -(-config.trials // config.population)
-    bar = tqdm(range(generations), desc=f"evolve[{spec.name}]", unit="gen", disable=not progress)
+    bar = tqdm(range(generations), desc=f"evolve[{spec.name}]", unit="gen", disable=None if progress else True)
     try:
         for g in bar:
             study.optimize(objective, n_trials=min(config.population, config.trials - g * config.population))

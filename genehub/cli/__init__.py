@@ -13,7 +13,9 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from contextlib import nullcontext
 
+from .._quiet import quiet_warnings
 from ..errors import GenehubError
 
 # One module per group of commands; the order is the order of `genehub --help`.
@@ -54,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        result = args.func(args)
+        with nullcontext() if args.debug else quiet_warnings():  # the bar: hosts.load_host
+            result = args.func(args)
     except GenehubError as err:
         if args.debug:
             traceback.print_exc()

@@ -125,7 +125,8 @@ def _card_validate(args: argparse.Namespace) -> int:
     try:
         card = load_card(args.path)
     except CardValidationError as err:
-        print(f"invalid: {len(err.errors)} problem(s)", file=sys.stderr)
+        count = len(err.errors)
+        print(f"invalid: {count} problem{'s' if count != 1 else ''} in {args.path}", file=sys.stderr)
         for path, message in err.errors:
             print(f"  {path}: {message}", file=sys.stderr)
         return 1

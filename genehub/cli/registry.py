@@ -29,13 +29,26 @@ def _pull(args: argparse.Namespace) -> int:
     return 0
 
 
-def _search(args: argparse.Namespace) -> int:
-    from ..registry import search
+def _where(registry: Any) -> str:
+    """How the registry ``--registry`` was read as: the Hub at an URL, or a local registry in a folder."""
+    from ..registry import LocalRegistry
 
-    hits = search(args.query, host=args.host, skill=args.skill, license=args.license, registry=args.registry)
+    if isinstance(registry, LocalRegistry):
+        missing = "" if registry.root.is_dir() else ", a folder that does not exist"
+        return f"the local registry {registry.root}{missing}"
+    return f"the Hub-compatible registry {registry.location}"
+
+
+def _search(args: argparse.Namespace) -> int:
+    from ..registry import open_registry, search
+
+    registry = open_registry(args.registry)
+    hits = search(args.query, host=args.host, skill=args.skill, license=args.license, registry=registry)
     rows: list[dict[str, Any]] = [h.to_dict() for h in hits]
     if args.json:
         print_json(rows)
+    elif not rows:
+        print(f"No genes found in {_where(registry)}.")
     else:
         print_table(rows, ["repo_id", "version", "skill", "host", "homology", "fidelity", "license", "signer"])
     return 0

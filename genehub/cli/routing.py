@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from .._tables import print_table
@@ -118,11 +119,22 @@ def _router_train(args: argparse.Namespace) -> int:
     model, tokenizer = _load(args)
     router = Router.train(args.host, args.genes, none_prompts=none, model=model, tokenizer=tokenizer, **options)
     out = router.save(args.out)
-    acc = router.accuracy["validation"]
     print(f"router for {', '.join(router.gene_names)} (+ none) written to {out}")
     print(f"features: layer {router.layer} ({router.pooling}); trained in {router.training['seconds']:.1f}s; "
-          f"validation accuracy {acc:.3f}" if acc is not None else "")
+          f"accuracy {_accuracy_line(router.accuracy)}")
     return 0
+
+
+def _accuracy_line(accuracy: dict[str, Any]) -> str:
+    """``validation 0.991 (320 prompts), held-out templates 0.953 (64 prompts)``: what was measured, rounded."""
+    parts = []
+    for key, label in (("validation", "validation"), ("heldout", "held-out templates")):
+        value = accuracy.get(key)
+        if value is None:
+            continue
+        count = accuracy.get(f"num_{key}")
+        parts.append(f"{label} {value:.3f}" + (f" ({count} prompts)" if count else ""))
+    return ", ".join(parts) or "not measured (too few examples to hold any out)"
 
 
 def _router_show(args: argparse.Namespace) -> int:
@@ -134,9 +146,9 @@ def _router_show(args: argparse.Namespace) -> int:
         print_json(config)
         return 0
     print(f"host       {router.host.repo_id} @ {router.host.revision}")
-    print(f"classes    {', '.join(router.classes)}   threshold {router.threshold}")
+    print(f"classes    {', '.join(router.classes)}   threshold {router.threshold:g}")
     print(f"features   layer {router.layer}, {router.pooling}")
-    print(f"accuracy   validation {router.accuracy.get('validation')}  held-out {router.accuracy.get('heldout')}")
+    print(f"accuracy   {_accuracy_line(router.accuracy)}")
     print_table(router.genes, ["name", "skill", "revision"])
     return 0
 
@@ -156,13 +168,37 @@ def _router_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_file(name: str) -> list[str]:
+    """The non-blank lines of a prompts file; a missing, unreadable or binary file is a one-line error."""
+    from ..errors import NotFoundError, UsageError
+
+    path = Path(name).expanduser()
+    if path.is_dir():
+        raise UsageError(f"--file {name} is a folder.", hint="Pass a text file with one prompt per line.")
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return [line.rstrip("\n") for line in fh if line.strip()]
+    except FileNotFoundError:
+        raise NotFoundError(f"--file {name}: no such file.", hint="Check the path; pass a text file with one prompt "
+                                                                   "per line, or the prompts as arguments.",
+                            path=str(path)) from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--file {name} is not UTF-8 text.", hint="Pass a text file with one prompt per line.") from None
+    except OSError as err:
+        raise UsageError(f"Cannot read --file {name}: {err.strerror or err}.",
+                         hint="Check the file's permissions, or pass the prompts as arguments.") from None
+
+
 def _read_prompts(args: argparse.Namespace) -> list[str]:
     from ..errors import UsageError
 
     prompts = list(args.prompts)
+    blank = [i for i, p in enumerate(prompts, 1) if not p.strip()]
+    if blank:
+        raise UsageError(f"Prompt {blank[0]} is empty: a model needs at least one token to continue.",
+                         hint='Pass a prompt with some text, e.g. genehub run "sort cab:" --host ... --genes ...')
     if args.file:
-        with open(args.file, encoding="utf-8") as fh:
-            prompts += [line.rstrip("\n") for line in fh if line.strip()]
+        prompts += _read_file(args.file)
     if not prompts or prompts == ["-"]:
         if sys.stdin.isatty() and prompts != ["-"]:
             raise UsageError("No prompts given.", hint='Pass prompts as arguments, with --file F, or on stdin.')
@@ -181,9 +217,10 @@ def trains_head(router: str | None, genes: list[str]) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
+    prompts = _read_prompts(args)  # a mistake in the prompts is refused before any model library loads
     from ..routing import compose
 
-    texts = _read_prompts(args)
+    texts = prompts
     model, tokenizer = _load(args)
     # A router given on the command line, or the genes' prototypes, need no "none" prompts (the prototypes
     # use them as their background when there are some).

@@ -27,6 +27,9 @@ def register(subparsers: Any) -> None:
                         help="a host model directory to offer in Try (repeatable)")
     parser.add_argument("--zoo", default=None, help="also offer the zoo's hosts of this preset (tiny, demo)")
     parser.add_argument("--trust", default=None, help="trust store folder (default: genehub's)")
+    parser.add_argument("--data", default=None, metavar="SOURCE",
+                        help="where the genes and hosts come from, a data source of genehub.space.DATA_SOURCES "
+                             "(default: registry, i.e. --registry, --host and --zoo)")
     parser.add_argument("--server-name", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free)")
     config_default(parser.add_argument("--max-new-tokens", type=int, help="greedy generation length in Try"),
@@ -47,6 +50,8 @@ def _run(args: argparse.Namespace) -> int:
     from ..space import SpaceConfig, create_app
 
     config = SpaceConfig(registry=args.registry, hosts=list(args.hosts), zoo=args.zoo, trust=args.trust)
+    if args.data:
+        config.data = args.data
     if args.max_new_tokens is not None:
         config.max_new_tokens = args.max_new_tokens
     demo = create_app(config)

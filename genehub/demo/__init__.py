@@ -1,7 +1,7 @@
 """The main job, end to end: the whole gene marketplace on this machine, from nothing.
 
 zoo -> extract a gene per donor (circuit, homology, distillation) -> sign with a demo key it trusts ->
-push to a registry -> search -> pull and verify -> train a router -> compose -> run held-out prompts of
+push to a registry -> search -> pull and verify -> train a router -> compose -> run the test prompts of
 every skill. Every number it prints is measured in the run.
 
     >>> from genehub.demo import DemoConfig, run_demo

@@ -1,14 +1,28 @@
-"""The demo's report: its tables (printed and as Markdown in report.md), results.json and PNG plots."""
+"""The demo's report: its tables (printed and as Markdown in report.md), results.json and PNG plots.
+
+Two sets of prompts are measured, and each has one name everywhere (tables, plots, report, results.json):
+:data:`TEST` is every prompt of the skills' test splits; :data:`HELDOUT` is the part of them written
+with templates that no training step saw. Every plot states in its title which one it shows, and the
+PNGs carry that title in their metadata too.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .._tables import markdown_table, print_table
+
+#: every prompt of the skills' test splits (seen and held-out templates alike)
+TEST = "test prompts"
+#: the test prompts written with templates that no training step saw
+HELDOUT = "held-out-template prompts"
+SPLITS = {TEST: "every prompt of the skills' test splits, whatever template wrote it",
+          HELDOUT: f"the {TEST} written with templates that neither the zoo nor extraction trained on"}
+RIGHT, WRONG = "✓ right", "✗ wrong"
 
 
 @dataclass
@@ -24,6 +38,7 @@ class DemoResult:
     report: Path
     plots: dict[str, Path] = field(default_factory=dict)
     space_command: str = ""
+    options: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _pyplot():
@@ -33,6 +48,15 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Write ``fig`` as a PNG whose ``Title`` metadata is the axes' title (what the plot claims to show)."""
+    title = fig.axes[0].get_title() if fig.axes else ""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Title": title})
+    _pyplot().close(fig)
+    return path
 
 
 def plot_accuracy_bars(accuracy: Mapping[str, Mapping[str, float]], path: Path) -> Path:
@@ -48,36 +72,37 @@ def plot_accuracy_bars(accuracy: Mapping[str, Mapping[str, float]], path: Path) 
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(skills))], skills)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("exact-match accuracy")
-    ax.set_title("Held-out accuracy per skill")
+    ax.set_title(f"Accuracy per skill on the {TEST}")
     ax.legend(fontsize=7, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.12))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
-def plot_homology(per_gene: Mapping[str, Sequence[tuple[int, float]]], path: Path,
-                  unrelated: Mapping[str, Sequence[tuple[int, float]]] | None = None) -> Path:
-    """Homology score per layer for each gene (and, dashed, against an unrelated host when given)."""
+def homology_figure(per_gene: Mapping[str, Sequence[tuple[int, float]]]) -> Any:
+    """Bars of each gene's homology per layer, grouped by layer: layers are separate places, not a continuum."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for name, points in per_gene.items():
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
-    for name, points in (unrelated or {}).items():
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="x", linestyle="--", label=f"{name} (unrelated host)")
+    layers = sorted({int(layer) for points in per_gene.values() for layer, _ in points})
+    width = 0.8 / max(len(per_gene), 1)
+    for i, (name, points) in enumerate(per_gene.items()):
+        by_layer = dict(points)
+        xs = [j - 0.4 + width * (i + 0.5) for j, layer in enumerate(layers) if layer in by_layer]
+        ax.bar(xs, [by_layer[layer] for layer in layers if layer in by_layer], width, label=name)
+    ax.set_xticks(range(len(layers)), [str(layer) for layer in layers])
     ax.set_xlabel("layer")
     ax.set_ylabel("cosine of reading vectors")
-    ax.set_ylim(-0.05, 1.05)
+    ax.set_ylim(0, 1.05)
     ax.set_title("Homology of donor and host per layer")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def plot_homology(per_gene: Mapping[str, Sequence[tuple[int, float]]], path: Path) -> Path:
+    """:func:`homology_figure` written to ``path``."""
+    return _save(homology_figure(per_gene), path)
 
 
 def plot_confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]], path: Path) -> Path:
-    """Router confusion matrix: rows are the right gene, columns the chosen one."""
+    """Router confusion matrix over the :data:`TEST` prompts: rows are the right gene, columns the chosen one."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2, 1.1 * len(labels) + 1.5))
     ax.imshow(matrix, cmap="Blues")
@@ -86,18 +111,54 @@ def plot_confusion(labels: Sequence[str], matrix: Sequence[Sequence[int]], path:
     for i, row in enumerate(matrix):
         for j, value in enumerate(row):
             ax.text(j, i, str(value), ha="center", va="center", fontsize=9)
+    total = sum(map(sum, matrix))
+    right = sum(matrix[i][i] for i in range(len(labels)))
     ax.set_xlabel("router chose")
     ax.set_ylabel("right gene")
-    ax.set_title("Routing on held-out prompts")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    ax.set_title(f"Routing on the {TEST}: {right}/{total} = {right / max(total, 1):.3f}")
+    return _save(fig, path)
+
+
+def sample_rows(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The composition's sample outputs with the expected answer and whether the output is exactly it."""
+    rows = []
+    for s in samples:
+        expected = s.get("expected")
+        mark = "-" if expected is None else (RIGHT if s["output"].strip() == str(expected).strip() else WRONG)
+        rows.append({"prompt": s["prompt"], "expected": expected, "gene": s.get("gene") or "none",
+                     "output": s["output"], "right?": mark})
+    return rows
+
+
+def changed_options(config: Any) -> list[dict[str, Any]]:
+    """The options of a run (a :class:`~genehub.demo.DemoConfig`) that differ from their defaults.
+
+    ``out`` and ``progress`` change where and how the report is written, not what it measures: left out.
+    ``steps`` unset means extraction's default, which is what is compared.
+    """
+    from ..lorafy import ExtractConfig
+
+    defaults = type(config)()
+    rows = []
+    for f in fields(config):
+        if f.name in ("out", "progress"):
+            continue
+        value, default = getattr(config, f.name), getattr(defaults, f.name)
+        if f.name == "steps":
+            value, default = (ExtractConfig.steps if value is None else value), ExtractConfig.steps
+        if value != default:
+            shown = "a local registry in the output folder" if default is None and f.name == "registry" else default
+            rows.append({"option": f"--{f.name.replace('_', '-')}", "value": value, "default": shown})
+    return rows
 
 
 def write_outputs(out: Path, zoo: Any, skills: list[str], measured: dict[str, Any], installed: dict[str, Path],
-                  timings: dict[str, float], *, registry_spec: str) -> DemoResult:
-    """Print the tables, write report.md, results.json and the plots into ``out``; returns what was written."""
+                  timings: dict[str, float], *, registry_spec: str, config: Any = None) -> DemoResult:
+    """Print the tables, write report.md, results.json and the plots into ``out``; returns what was written.
+
+    ``config`` (the run's :class:`~genehub.demo.DemoConfig`) puts the options that differ from their
+    defaults into the report, so a figure can be traced to how it was made.
+    """
     from ..gene import ADAPTER_WEIGHTS, Gene
 
     acc = measured["accuracy"]
@@ -113,15 +174,20 @@ def write_outputs(out: Path, zoo: Any, skills: list[str], measured: dict[str, An
                   "composition": acc["composition"][s]} for s in skills]
     time_rows = [{"stage": k, "seconds": v} for k, v in timings.items()] + [
         {"stage": "total", "seconds": round(sum(timings.values()), 2)}]
+    samples = sample_rows(measured["samples"])
+    options = changed_options(config) if config is not None else []
+    routing = (f"Routing accuracy: {measured['routing_accuracy']:.3f} on the {TEST}, "
+               f"{measured['routing_accuracy_heldout']:.3f} on the {HELDOUT}")
 
     print()
-    print("Held-out exact-match accuracy per skill (rows: skills; columns: models)")
+    print(f"Exact-match accuracy per skill on the {TEST} (rows: skills; columns: models)")
     print_table(rows, ["skill", *models])
     print()
-    print(f"Routing accuracy: {measured['routing_accuracy']:.3f} on all test prompts, "
-          f"{measured['routing_accuracy_heldout']:.3f} on prompts written with held-out templates")
+    print(routing)
     print()
     print_table(gene_rows)
+    print()
+    print_table(samples)
     print()
     print_table(time_rows)
 
@@ -136,26 +202,31 @@ def write_outputs(out: Path, zoo: Any, skills: list[str], measured: dict[str, An
                                     plots_dir / "router-confusion.png"),
     }
     space = f"genehub space --registry {registry_spec} --trust {out / 'config' / 'trust'} --zoo {zoo.preset}"
+    glossary = "".join(f"- **{name}**: {meaning}.\n" for name, meaning in SPLITS.items())
+    ran = ("Options that differ from their defaults:\n\n" + markdown_table(options, ["option", "value", "default"])
+           if options else "Every option at its default.\n")
+    right = sum(1 for s in samples if s["right?"] == RIGHT)
     report = out / "report.md"
     report.write_text(
-        f"# genehub demo ({zoo.preset} preset)\n\nEvery number was measured in this run.\n\n"
-        "## Held-out accuracy per skill\n\n" + markdown_table(rows, ["skill", *models]) +
-        f"\n![accuracy](plots/accuracy.png)\n\n## Routing\n\nRouting accuracy {measured['routing_accuracy']:.3f} "
-        f"on all test prompts, {measured['routing_accuracy_heldout']:.3f} on held-out templates.\n\n"
-        "![confusion](plots/router-confusion.png)\n\n## Genes\n\n" + markdown_table(gene_rows) +
-        "\n![homology](plots/homology.png)\n\n## Sample outputs of the composition\n\n" +
-        markdown_table(measured["samples"]) + "\n## Where the time went\n\n" + markdown_table(time_rows) +
+        f"# genehub demo ({zoo.preset} preset)\n\nEvery number was measured in this run.\n\n{ran}\n{glossary}\n"
+        f"## Accuracy per skill on the {TEST}\n\n" + markdown_table(rows, ["skill", *models]) +
+        f"\n![accuracy](plots/accuracy.png)\n\n## Routing\n\n{routing}.\n\n"
+        f"![confusion on the {TEST}](plots/router-confusion.png)\n\n## Genes\n\n" + markdown_table(gene_rows) +
+        f"\n![homology](plots/homology.png)\n\n## Sample outputs of the composition\n\n"
+        f"One prompt per skill from the {TEST}; {right} of {len(samples)} answered exactly.\n\n" +
+        markdown_table(samples) + "\n## Where the time went\n\n" + markdown_table(time_rows) +
         f"\n## Try it\n\n```bash\n{space}\n```\n"
     )
     (out / "results.json").write_text(json.dumps(
-        {"preset": zoo.preset, "accuracy": acc, "routing_accuracy": measured["routing_accuracy"],
+        {"preset": zoo.preset, "options": options, "splits": SPLITS, "accuracy": acc,
+         "routing_accuracy": measured["routing_accuracy"],
          "routing_accuracy_heldout": measured["routing_accuracy_heldout"], "confusion": measured["confusion"],
          "gene_sizes": {genes[s].name: sizes[s] for s in skills}, "timings": timings,
-         "samples": measured["samples"]}, indent=2) + "\n")
+         "samples": samples}, indent=2, ensure_ascii=False) + "\n")
     print()
     print(f"Report: {report}")
     print(f"Open the Space on what the demo built:\n  {space}")
     return DemoResult(out=out, accuracy=acc, routing_accuracy=measured["routing_accuracy"],
                       routing_accuracy_heldout=measured["routing_accuracy_heldout"],
                       gene_sizes={genes[s].name: sizes[s] for s in skills}, timings=timings, report=report,
-                      plots=plots, space_command=space)
+                      plots=plots, space_command=space, options=options)

@@ -130,11 +130,13 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
         measured = _evaluate(zoo, skills, composition, installed)
 
     return write_outputs(out, zoo, skills, measured, installed, clock.timings,
-                         registry_spec=str(out / "registry") if config.registry is None else config.registry)
+                         registry_spec=str(out / "registry") if config.registry is None else config.registry,
+                         config=config)
 
 
 def _evaluate(zoo: Any, skills: list[str], composition: Any, installed: dict[str, Path]) -> dict[str, Any]:
-    """Held-out accuracy of host, donors, each gene alone and the composition, plus routing accuracy."""
+    """Accuracy on the test prompts of host, donors, each gene alone and the composition, plus routing accuracy
+    (on the test prompts and on the held-out-template prompts among them)."""
     from ..gene import Gene
     from ..hosts import load_host
     from ..routing import adapter_name
@@ -173,8 +175,10 @@ def _evaluate(zoo: Any, skills: list[str], composition: Any, installed: dict[str
     labels = [*skills, "none"]
     matrix = [[sum(1 for a, b in confusion_pairs if a == r and b == c) for c in labels] for r in labels]
     routing = sum(1 for a, b in confusion_pairs if a == b) / len(confusion_pairs)
-    samples = composition.generate([rows[s][0]["prompt"] for s in rows], max_new_tokens=12)
+    firsts = [rows[s][0] for s in rows]
+    samples = composition.generate([x["prompt"] for x in firsts], max_new_tokens=12)
     return {"accuracy": acc, "routing_accuracy": routing,
             "routing_accuracy_heldout": heldout_hits / max(heldout_total, 1),
             "confusion": {"labels": labels, "matrix": matrix},
-            "samples": [{"prompt": g.prompt, "gene": g.gene, "output": g.text} for g in samples]}
+            "samples": [{"prompt": g.prompt, "expected": x["answer"], "gene": g.gene, "output": g.text}
+                        for g, x in zip(samples, firsts)]}

@@ -56,7 +56,9 @@ def card_errors(card: Any) -> list[tuple[str, str]]:
         errors.append((path, message))
     if not errors and isinstance(card, dict):
         errors.extend(_cross_field_errors(card))
-    return errors
+    # jsonschema reports a ``required`` failure once per missing property, each naming the whole list:
+    # every missing property would otherwise be listed once per missing property.
+    return list(dict.fromkeys(errors))
 
 
 def _join(path: str, name: str) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from .._progress import progress_bar
 from ..errors import ExtractionError
 from ..evaluate import encode_rows
 from ..hosts import model_device
@@ -114,6 +115,7 @@ def locate_circuit(
     target_share: float = 0.8,
     batch_size: int = 32,
     method: str = "auto",
+    progress: bool = False,
 ) -> Circuit:
     """Find the components of ``donor`` that carry its advantage over ``host`` on ``rows``.
 
@@ -124,6 +126,10 @@ def locate_circuit(
         rows: skill prompts with their answers (``prompt``/``answer``), e.g. the validation split.
         target_share: the share of the log-probability gap the circuit must restore (0-1].
         batch_size: prompts per forward pass.
+        method: ``"exact"`` (every component patched alone, the circuit grown one at a time), ``"attribution"``
+            (linear estimates, the circuit's size searched with exact patches) or ``"auto"`` (exact up to
+            :data:`EXACT_MAX_COMPONENTS` components).
+        progress: show a bar over the components scored (on a terminal).
 
     Returns:
         A :class:`Circuit`; ``selected`` is never empty.
@@ -167,7 +173,8 @@ def locate_circuit(
 
     exact = method == "exact" or (method == "auto" and len(keys) <= EXACT_MAX_COMPONENTS)
     if exact:
-        scores = {key: restored([key]) for key in keys}
+        bar = progress_bar(keys, desc="circuit", unit="component", enabled=progress)
+        scores = {key: restored([key]) for key in bar}
     else:
         scores = _attribution(host, batches, donor_acts, keys)
         scores = {key: value / gap for key, value in scores.items()}

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from .._progress import progress_bar
 from ..evaluate import encode_rows
 from ..hosts import model_device
 
@@ -89,8 +90,6 @@ def distill(student: Any, donor: Any, tokenizer: Any, skill_rows: Sequence[Mappi
             continuation as ``answer_ids`` (what the host must keep doing).
         config: hyperparameters.
     """
-    from tqdm.auto import tqdm
-
     config = config or DistillConfig()
     rng = random.Random(config.seed)
     params = [p for n, p in student.named_parameters() if "lora_" in n]
@@ -111,7 +110,7 @@ def distill(student: Any, donor: Any, tokenizer: Any, skill_rows: Sequence[Mappi
     device = model_device(student)
     donor.eval()
     student.train()
-    bar = tqdm(range(config.steps), desc="distil", disable=not config.progress, leave=False)
+    bar = progress_bar(range(config.steps), desc="distil", unit="step", enabled=config.progress)
     for _ in bar:
         skill = _batch(tokenizer, rng.sample(skill_rows, min(config.batch_size, len(skill_rows))), device)
         inputs = {"input_ids": skill["input_ids"], "attention_mask": skill["attention_mask"]}

@@ -228,7 +228,8 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
 
     # 1. Where does the skill live?
     val_rows = skill.rows("validation", config.n_circuit)
-    circuit = locate_circuit(donor_model, host_model, tokenizer, val_rows, target_share=config.target_share)
+    circuit = locate_circuit(donor_model, host_model, tokenizer, val_rows, target_share=config.target_share,
+                             progress=config.progress)
     lap("circuit")
     _say(config, f"circuit: {', '.join(f'{c.layer}.{c.kind}' for c in circuit.selected)} restores "
                  f"{circuit.restored_share:.0%} of the donor's advantage")
@@ -240,8 +241,10 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
     if contrast_source == "answers":
         _say(config, "no general prompts or other skills: homology contrasts the skill's requests with its answers "
                      "(pass general= / --general for a contrast with what the host should keep doing)")
-    homology = score_homology(donor_model, host_model, tokenizer, skill_prompts, contrast, layers=circuit.layers)
-    homology.causal_check = causal_check(donor_model, host_model, tokenizer, val_rows, circuit.keys)
+    homology = score_homology(donor_model, host_model, tokenizer, skill_prompts, contrast, layers=circuit.layers,
+                              progress=config.progress)
+    homology.causal_check = causal_check(donor_model, host_model, tokenizer, val_rows, circuit.keys,
+                                         progress=config.progress)
     lap("homology")
     _say(config, f"homology over the circuit: {homology.aggregate:.3f}; host with the donor's circuit patched in: "
                  f"{homology.causal_check['patched']:.2f} (host {homology.causal_check['host']:.2f})")
@@ -286,7 +289,8 @@ def extract(donor: str | Path, host: str | Path, skill_data: Any, out: str | Pat
     general_test = [r["prompt"] for r in general_data.rows("test", config.n_other)] if general_data is not None else []
     fidelity = measure_fidelity(student, tokenizer, skill.rows("test"), donor=donor_model,
                                 other_tests=library_rows(library, others, "test", config.n_other) if others else {},
-                                scorer=scorer, general=general_test, general_tokens=config.general_tokens)
+                                scorer=scorer, general=general_test, general_tokens=config.general_tokens,
+                                progress=config.progress)
     lap("fidelity")
     _say(config, f"fidelity: host {fidelity.host:.2f}, donor {fidelity.donor:.2f}, gene {fidelity.gene:.2f}; "
                  f"worst other-skill drop {fidelity.worst_other_drop:.2f}")

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._progress import progress_bar
 from ..evaluate import EXACT_MATCH, Scorer, exact_match, metric_name, reference_rows, scores
 
 #: The fidelity table's row for the general prompts (scored by agreement with the bare host).
@@ -84,7 +85,7 @@ def template_means(hits: Sequence[float], rows: Sequence[Mapping[str, Any]]) -> 
 def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mapping[str, Any]], *,
                      donor: Any = None, other_tests: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
                      host_scores: Mapping[str, float] | None = None, scorer: Scorer | None = None,
-                     general: Sequence[str] = (), general_tokens: int = 32) -> Fidelity:
+                     general: Sequence[str] = (), general_tokens: int = 32, progress: bool = False) -> Fidelity:
     """Measure host, donor and host+gene on the skill's test rows, and host vs host+gene on other skills.
 
     Args:
@@ -97,6 +98,7 @@ def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mappin
         scorer: how a row is scored (None: teacher-forced exact match).
         general: general prompts, reported as the other skill ``"general"``: agreement of the greedy
             continuation (up to ``general_tokens`` tokens) with the bare host's.
+        progress: show a bar over the evaluations (a model on a skill's rows; on a terminal).
     """
     host_scores = dict(host_scores or {})
     other_tests = dict(other_tests or {})
@@ -105,11 +107,15 @@ def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mappin
         return scores(model, tokenizer, rows, scorer)
 
     test_rows = list(test_rows)
+    bar = progress_bar(desc="fidelity", total=2 + (donor is not None) + 2 * len(other_tests), unit="eval",
+                       enabled=progress)
     with gene_model.disable_adapter():
         hits = {"host": score(gene_model, test_rows)}
     hits["gene"] = score(gene_model, test_rows)
+    bar.update(2)
     if donor is not None:
         hits["donor"] = score(donor, test_rows)
+        bar.update(1)
 
     # Prompts flagged ``heldout`` use templates the distillation never saw: reported apart.
     groups = {who: template_means(h, test_rows) for who, h in hits.items()}
@@ -122,12 +128,17 @@ def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mappin
     for name, rows in other_tests.items():
         rows = list(rows)
         gene_hits = score(gene_model, rows)
+        bar.update(1)
         gene_groups = template_means(gene_hits, rows)
         host_hits = None
         if gene_groups is not None or name not in host_scores:
             with gene_model.disable_adapter():
                 host_hits = score(gene_model, rows)
             host_scores.setdefault(name, _mean(host_hits))
+            bar.update(1)
+        else:  # measured before: one evaluation fewer
+            bar.total -= 1
+            bar.refresh()
         others[name] = {"host": host_scores[name], "gene": _mean(gene_hits)}
         if gene_groups is not None:
             host_groups = template_means(host_hits, rows)
@@ -138,6 +149,7 @@ def measure_fidelity(gene_model: Any, tokenizer: Any, test_rows: Sequence[Mappin
             reference = reference_rows(gene_model, tokenizer, list(general), max_new_tokens=general_tokens)
             host_agrees = exact_match(gene_model, tokenizer, reference)
         others[GENERAL] = {"host": _mean(host_agrees), "gene": _mean(exact_match(gene_model, tokenizer, reference))}
+    bar.close()
     return Fidelity(host=_mean(hits["host"]), donor=_mean(hits["donor"]) if donor is not None else None,
                     gene=_mean(hits["gene"]), other_skills=others, num_test_prompts=len(test_rows),
                     metric=metric_name(scorer), by_template=by_template,

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from .._progress import progress_bar
 from ..errors import ExtractionError
 from ..evaluate import encode_rows
 from ..hosts import model_device
@@ -64,10 +65,13 @@ class Homology:
 
 
 @torch.no_grad()
-def _last_token_states(model: Any, tokenizer: Any, prompts: Sequence[str], batch_size: int) -> torch.Tensor:
-    """``[num_layers, len(prompts), hidden]``: each layer's output at the last prompt token."""
+def _last_token_states(model: Any, tokenizer: Any, prompts: Sequence[str], batch_size: int,
+                       bar: Any = None) -> torch.Tensor:
+    """``[num_layers, len(prompts), hidden]``: each layer's output at the last prompt token (``bar`` counts prompts)."""
     out = []
     for start in range(0, len(prompts), batch_size):
+        if bar is not None:
+            bar.update(len(prompts[start:start + batch_size]))
         chunk = list(prompts[start:start + batch_size])
         batch = encode_rows(tokenizer, [{"prompt": p, "answer": ""} for p in chunk],  # right-padded prompt + eos
                             device=model_device(model))
@@ -80,14 +84,14 @@ def _last_token_states(model: Any, tokenizer: Any, prompts: Sequence[str], batch
 
 
 def reading_vectors(model: Any, tokenizer: Any, skill_prompts: Sequence[str], contrast_prompts: Sequence[str],
-                    *, batch_size: int = 64) -> ReadingVectors:
-    """Reading vectors of ``model`` from pairs ``(skill_prompts[i], contrast_prompts[i])``."""
+                    *, batch_size: int = 64, bar: Any = None) -> ReadingVectors:
+    """Reading vectors of ``model`` from pairs ``(skill_prompts[i], contrast_prompts[i])`` (``bar`` counts prompts)."""
     n = min(len(skill_prompts), len(contrast_prompts))
     if n < 2:
         raise ExtractionError(f"Homology needs at least 2 contrast pairs, got {n}.",
                               hint="Give more skill prompts or contrast prompts.")
-    diffs = (_last_token_states(model, tokenizer, skill_prompts[:n], batch_size)
-             - _last_token_states(model, tokenizer, contrast_prompts[:n], batch_size))  # [L, n, H]
+    diffs = (_last_token_states(model, tokenizer, skill_prompts[:n], batch_size, bar)
+             - _last_token_states(model, tokenizer, contrast_prompts[:n], batch_size, bar))  # [L, n, H]
     mean = diffs.mean(dim=1)
     _, _, vh = torch.linalg.svd(diffs, full_matrices=False)
     pca = vh[:, 0, :]
@@ -112,7 +116,7 @@ def compare(donor_vectors: ReadingVectors, host_vectors: ReadingVectors, *, laye
 
 def score_homology(donor: Any, host: Any, tokenizer: Any, skill_prompts: Sequence[str],
                    contrast_prompts: Sequence[str], *, layers: Sequence[int] | None = None,
-                   host_tokenizer: Any = None) -> Homology:
+                   host_tokenizer: Any = None, progress: bool = False) -> Homology:
     """Homology of ``donor`` and ``host`` on the skill, per layer and over ``layers`` (the circuit).
 
     Args:
@@ -121,29 +125,35 @@ def score_homology(donor: Any, host: Any, tokenizer: Any, skill_prompts: Sequenc
         skill_prompts: prompts that call for the skill.
         contrast_prompts: matched prompts that do not (paired by position with ``skill_prompts``).
         layers: the layers to aggregate over (default: all).
+        progress: show a bar over the prompts read from both models (on a terminal).
 
     Example:
         >>> score_homology(host, host, tok, skill, other).aggregate
         1.0
     """
-    donor_vectors = reading_vectors(donor, tokenizer, skill_prompts, contrast_prompts)
-    host_vectors = reading_vectors(host, host_tokenizer or tokenizer, skill_prompts, contrast_prompts)
+    n = min(len(skill_prompts), len(contrast_prompts))
+    with progress_bar(desc="homology", total=4 * n, unit="prompt", enabled=progress) as bar:
+        donor_vectors = reading_vectors(donor, tokenizer, skill_prompts, contrast_prompts, bar=bar)
+        host_vectors = reading_vectors(host, host_tokenizer or tokenizer, skill_prompts, contrast_prompts, bar=bar)
     return compare(donor_vectors, host_vectors, layers=layers)
 
 
 @torch.no_grad()
 def causal_check(donor: Any, host: Any, tokenizer: Any, rows: Sequence[Mapping[str, Any]],
-                 components: Sequence[ComponentKey], *, batch_size: int = 64) -> dict[str, Any]:
+                 components: Sequence[ComponentKey], *, batch_size: int = 64, progress: bool = False) -> dict[str, Any]:
     """Skill exact-match of the host, of the host with the donor's circuit activations patched in, and of the donor.
 
     Teacher-forced (like :func:`genehub.evaluate.exact_match`): the donor runs on the same prompt + answer
-    tokens and its circuit outputs replace the host's at every position.
+    tokens and its circuit outputs replace the host's at every position. ``progress`` shows a bar over
+    the prompts (on a terminal).
     """
     keys = list(components)
     hits = {"host": 0, "patched": 0, "donor": 0}
     rows = list(rows)
+    bar = progress_bar(desc="causal check", total=len(rows), unit="prompt", enabled=progress)
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
+        bar.update(len(chunk))
         batch = encode_rows(tokenizer, chunk, device=model_device(host))
         inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
         with capture(donor, keys) as cache:
@@ -155,6 +165,7 @@ def causal_check(donor: Any, host: Any, tokenizer: Any, rows: Sequence[Mapping[s
         scored = target != -100
         for name, logits in (("host", host_logits), ("patched", patched_logits), ("donor", donor_logits)):
             hits[name] += int(((logits[:, :-1].argmax(-1) == target) | ~scored).all(1).sum())
+    bar.close()
     n = max(len(rows), 1)
     return {"metric": "exact_match", "host": hits["host"] / n, "patched": hits["patched"] / n,
             "donor": hits["donor"] / n, "components": [f"{layer}.{kind}" for layer, kind in keys],

@@ -82,6 +82,10 @@ class Registry(ABC):
         """Whether the registry is out of reach by the user's choice (the Hub under ``HF_HUB_OFFLINE``)."""
         return False
 
+    def downloads(self, repo_id: str) -> int | None:
+        """How many times the registry counted ``repo_id`` downloaded, or None when it does not count them."""
+        return None
+
     def purge_cache(self, repo_id: str) -> list[str]:
         """Drop cached copies of ``repo_id`` that no longer match their digests; returns what was removed."""
         return []

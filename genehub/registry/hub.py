@@ -206,6 +206,13 @@ class HubRegistry(Registry):
         data, _ = self._json(url, {"blobs": True}, f"read revision {revision or 'main'} of", repo_id)
         return parse_snapshot(data, repo_id=repo_id, revision=revision, endpoint=self.endpoint)
 
+    def downloads(self, repo_id: str) -> int | None:
+        """The Hub's download count of ``repo_id`` (over the last 30 days), None when the answer has none."""
+        check_repo_id(repo_id)
+        data, _ = self._json(f"{self.endpoint}/api/models/{repo_id}", None, "read the download count of", repo_id)
+        count = data.get("downloads") if isinstance(data, dict) else None
+        return count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
+
     def commit(self, repo_id: str, *, files: dict[str, Path], deleted: list[str], message: str,
                parent: str | None) -> str:
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete

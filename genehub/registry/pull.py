@@ -25,7 +25,8 @@ def _check_host(card: dict, host: str | Path | None) -> None:
         return
     from ..hosts import describe_host, require_compatible
 
-    require_compatible(card["host"], describe_host(host), what=f"gene {card['name']}")
+    # The same check as composing it on that host (genehub.routing), so pull and run agree.
+    require_compatible(card["host"], describe_host(host), what=f"gene {card['name']}", same_host=True)
 
 
 def _signed_digest(gene: InstalledGene) -> str | None:

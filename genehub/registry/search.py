@@ -96,7 +96,7 @@ def search(query: str | None = None, *, host: str | Path | None = None, skill: s
         if host_info is not None:
             from ..hosts import compatibility_problems
 
-            if compatibility_problems(gene.card.host, host_info):
+            if compatibility_problems(gene.card.host, host_info, same_host=True):  # as pull checks it
                 continue
         results.append(gene)
     return sorted(results, key=lambda g: g.repo_id)

@@ -97,11 +97,7 @@ def require_fit(gene: Gene, host_info: HostInfo, model: Any | None = None) -> No
     name), with the same architecture, shapes and tokenizer; and every LoRA weight must fit its module.
     """
     want = gene.host
-    problems = compatibility_problems(want, host_info)
-    if want.repo_id != host_info.repo_id and want.revision != host_info.revision:
-        # Same shapes and tokenizer are not the same host: the heterologous twin has both.
-        problems.insert(0, f"host: the gene was made for {want.repo_id!r} at {want.revision!r} "
-                           f"but the host is {host_info.repo_id!r} at {host_info.revision!r}")
+    problems = compatibility_problems(want, host_info, same_host=True)  # the check pull makes too
     if model is not None:
         problems += shape_problems(gene, model)
     if problems:

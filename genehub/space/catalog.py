@@ -31,13 +31,29 @@ TRUST_LEVELS: tuple[Trust, ...] = ("verified", "untrusted", "invalid")
 class Listing:
     """Where a source keeps one gene: its id, a local directory holding its files, how to pull it.
 
-    ``problem`` says why the source could not provide the files (the gene is then shown as invalid).
+    ``problem`` says why the source could not provide the files (the gene is then shown as invalid);
+    ``revision`` is the registry's commit of these files (None for a folder).
     """
 
     gene_id: str
     path: Path
     pull_command: str
     problem: str | None = None
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class Version:
+    """One released version of a gene as its registry lists it (a ``v<version>`` tag), newest first.
+
+    ``created`` and ``summary`` are what that version's card states; only the version the catalog
+    fetched is verified.
+    """
+
+    version: str
+    commit: str
+    created: str = ""
+    summary: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,7 @@ class GeneEntry:
         fingerprint: ``sha256:<hex>`` of the signing key, when the signature names one.
         pull_command: the exact command that installs this gene.
         examples: the first rows of its ``examples.jsonl`` (prompts a visitor can try).
+        revision: the registry's commit of these files (None for a folder).
     """
 
     gene_id: str
@@ -66,6 +83,7 @@ class GeneEntry:
     fingerprint: str | None = None
     pull_command: str = ""
     examples: list[dict[str, Any]] = field(default_factory=list)
+    revision: str | None = None
 
     @property
     def card(self) -> dict[str, Any]:
@@ -93,6 +111,10 @@ class GeneSource(Protocol):
     def listings(self) -> list[Listing]:
         """Every gene the source offers, fetched (not installed, not yet verified) to a local directory."""
         ...
+
+
+# A source may also know a gene's released versions (``versions(gene_id) -> list[Version]``) and its
+# download count (``downloads(gene_id) -> int | None``), as a registry does; a folder knows neither.
 
 
 class DirectorySource:
@@ -152,7 +174,7 @@ def _examples(gene: Gene | None, limit: int = 20) -> list[dict[str, Any]]:
 def inspect_gene(listing: Listing, *, trust: TrustStore) -> GeneEntry:
     """Verify one gene and describe it; never raises for a bad gene (it becomes ``invalid``)."""
     common = dict(gene_id=listing.gene_id, path=listing.path, pull_command=listing.pull_command,
-                  fingerprint=_key_hint(listing.path))
+                  fingerprint=_key_hint(listing.path), revision=listing.revision)
     if listing.problem:
         return GeneEntry(gene=None, trust="invalid", reason=listing.problem, **common)
     try:
@@ -183,6 +205,7 @@ class Catalog:
         self.source = source
         self.trust = trust if trust is not None else TrustStore()
         self._entries: dict[str, GeneEntry] | None = None
+        self._facts: dict[tuple[Any, ...], Any] = {}  # versions per gene and revision, until refresh
 
     @classmethod
     def from_dirs(cls, roots: Iterable[str | Path], *, trust: TrustStore | None = None,
@@ -193,6 +216,7 @@ class Catalog:
     def refresh(self) -> None:
         """Forget the cached entries; the next call lists and verifies the source again."""
         self._entries = None
+        self._facts = {}
 
     def entries(self) -> list[GeneEntry]:
         """Every gene, sorted by id."""
@@ -215,6 +239,27 @@ class Catalog:
             raise NotFoundError(f"No gene {gene_id!r} in {self.source.label}.",
                                 hint=f"Pick one of the listed genes ({known}), or refresh the list.")
         return self._entries[gene_id]
+
+    def versions(self, gene_id: str) -> list[Version]:
+        """The gene's released versions, newest first, when its source knows them (a registry); else []."""
+        entry = self.get(gene_id)
+        versions = getattr(self.source, "versions", None)
+        if versions is None or entry.trust == "invalid" and entry.gene is None:
+            return []
+        key = ("versions", gene_id, entry.path)
+        if key not in self._facts:
+            self._facts[key] = versions(gene_id)
+        return list(self._facts[key])
+
+    def downloads(self, gene_id: str) -> int | None:
+        """The registry's download count of the gene, when its source counts them; else None."""
+        self.get(gene_id)
+        downloads = getattr(self.source, "downloads", None)
+        if downloads is None:
+            return None
+        if ("downloads", gene_id) not in self._facts:
+            self._facts[("downloads", gene_id)] = downloads(gene_id)
+        return self._facts[("downloads", gene_id)]
 
     def choices(self) -> dict[str, list[str]]:
         """The distinct hosts, skills, licences and trust levels, for the filters."""

@@ -8,16 +8,22 @@ On Hugging Face Spaces the app is configured with Space variables:
 | ``GENEHUB_HOSTS`` | host model directories for Try, separated by ``os.pathsep`` | none |
 | ``GENEHUB_ZOO`` | also serve the zoo's host(s) of this preset (``tiny``/``demo``) for Try | unset |
 | ``GENEHUB_TRUST`` | the trust store folder (``NAME.pub`` files) | ``config_dir()/trust`` |
+| ``GENEHUB_SPACE_DATA`` | where the genes and hosts come from: a name in :data:`DATA_SOURCES` | ``registry`` |
+
+The *data source* turns a config into a :class:`SpaceData` (the catalog of genes and the hosts for Try).
+``registry`` reads the four variables above; another source (a preset of real models and genes, say)
+is one function added with :func:`register_data_source`, and the same page shows it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, UsageError
 from ..gene import TrustStore
 from .catalog import Catalog
 
@@ -36,6 +42,7 @@ class SpaceConfig:
         zoo: a zoo preset whose host and heterologous host are offered in Try too (built if needed).
         trust: the trust store folder (default: genehub's own trust store).
         max_new_tokens: greedy generation length in Try.
+        data: the data source, a name in :data:`DATA_SOURCES` (default ``registry``: the fields above).
     """
 
     registry: str | None = None
@@ -43,14 +50,54 @@ class SpaceConfig:
     zoo: str | None = None
     trust: str | None = None
     max_new_tokens: int = 16
+    data: str = "registry"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> SpaceConfig:
-        """Read ``GENEHUB_REGISTRY``, ``GENEHUB_HOSTS``, ``GENEHUB_ZOO`` and ``GENEHUB_TRUST``."""
+        """Read ``GENEHUB_REGISTRY``, ``GENEHUB_HOSTS``, ``GENEHUB_ZOO``, ``GENEHUB_TRUST``, ``GENEHUB_SPACE_DATA``."""
         env = os.environ if environ is None else environ
         hosts = [h for h in env.get("GENEHUB_HOSTS", "").split(os.pathsep) if h]
         return cls(registry=env.get("GENEHUB_REGISTRY") or None, hosts=hosts, zoo=env.get("GENEHUB_ZOO") or None,
-                   trust=env.get("GENEHUB_TRUST") or None)
+                   trust=env.get("GENEHUB_TRUST") or None, data=env.get("GENEHUB_SPACE_DATA") or "registry")
+
+
+@dataclass
+class SpaceData:
+    """What one Space shows: a catalog of genes and the hosts Try runs them on.
+
+    Attributes:
+        catalog: the genes (verified against the catalog's trust store).
+        hosts: ``{label: model directory}`` offered in Try and used for the gene page's gallery.
+    """
+
+    catalog: Catalog
+    hosts: dict[str, Path] = field(default_factory=dict)
+
+
+def registry_data(config: SpaceConfig) -> SpaceData:
+    """The default data source: ``config.registry``'s genes, ``config.hosts`` and the zoo's hosts."""
+    return SpaceData(open_catalog(config.registry, trust=config.trust), host_dirs(config))
+
+
+#: data sources by name: ``config -> SpaceData`` (``SpaceConfig.data`` / ``GENEHUB_SPACE_DATA`` picks one)
+DATA_SOURCES: dict[str, Callable[[SpaceConfig], SpaceData]] = {"registry": registry_data}
+
+
+def register_data_source(name: str, source: Callable[[SpaceConfig], SpaceData]) -> None:
+    """Add a data source the Space can be started on (``SpaceConfig(data=name)``)."""
+    DATA_SOURCES[name] = source
+
+
+def load_data(config: SpaceConfig) -> SpaceData:
+    """The :class:`SpaceData` of ``config``'s data source.
+
+    Raises:
+        UsageError: no data source of that name.
+    """
+    if config.data not in DATA_SOURCES:
+        raise UsageError(f"The Space has no data source {config.data!r}.",
+                         hint=f"Set GENEHUB_SPACE_DATA to one of: {', '.join(sorted(DATA_SOURCES))}.")
+    return DATA_SOURCES[config.data](config)
 
 
 def open_catalog(registry: str | Registry | None = None, *, trust: str | Path | TrustStore | None = None,
@@ -94,11 +141,12 @@ def host_dirs(config: SpaceConfig) -> dict[str, Path]:
     return labels
 
 
-def create_app(config: SpaceConfig | None = None, **overrides: Any) -> Any:
+def create_app(config: SpaceConfig | None = None, *, data: SpaceData | None = None, **overrides: Any) -> Any:
     """Build the Space's ``gr.Blocks`` from a config (default: :meth:`SpaceConfig.from_env`).
 
     Args:
         config: what to serve.
+        data: the genes and hosts to show (default: those of ``config``'s data source, :func:`load_data`).
         **overrides: fields of :class:`SpaceConfig` to replace (``registry=``, ``hosts=``, ...).
     """
     from .app import build_app
@@ -107,7 +155,6 @@ def create_app(config: SpaceConfig | None = None, **overrides: Any) -> Any:
     config = config or SpaceConfig.from_env()
     for key, value in overrides.items():
         setattr(config, key, value)
-    catalog = open_catalog(config.registry, trust=config.trust)
-    playground = Playground(catalog, host_dirs(config), max_new_tokens=config.max_new_tokens)
-    return build_app(catalog, playground)
+    data = data or load_data(config)
+    return build_app(data.catalog, Playground(data.catalog, data.hosts, max_new_tokens=config.max_new_tokens))
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from .._staging import inside, staged_dir
 from ..errors import GenehubError, NotFoundError
 from ..gene import CARD, TrustStore
 from ..registry import Registry, open_registry, search
-from .catalog import DirectorySource, GeneSource, Listing
+from .catalog import DirectorySource, GeneSource, Listing, Version
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,51 @@ class RegistrySource:
             fetch(self.registry, snap, tmp, limit=max_file_bytes())
         return dest
 
+    def versions(self, repo_id: str, *, limit: int = 20) -> list[Version]:
+        """The released versions of ``repo_id``: each ``v<semver>`` tag with what its card claims, newest first.
+
+        Read, not verified (only the revision the catalog fetched is): a version whose card cannot be read
+        is listed with its tag and commit alone. Errors of the registry give an empty history.
+        """
+        from .._ids import version_key
+
+        try:
+            tags = self.registry.tags(repo_id)
+        except GenehubError as err:
+            log.warning("cannot list the tags of %s: %s", repo_id, err)
+            return []
+        released = []
+        for tag, commit in tags.items():
+            try:
+                released.append((version_key(tag[1:]), tag, commit))
+            except GenehubError:  # not a version tag
+                continue
+        found = []
+        for _, tag, commit in sorted(released, reverse=True)[:limit]:
+            found.append(Version(tag[1:], commit, **self._claims(repo_id, commit)))
+        return found
+
+    def _claims(self, repo_id: str, commit: str) -> dict[str, str]:
+        """The date and summary the card at ``commit`` states (strings, shortened; empty when unreadable)."""
+        try:
+            card = json.loads(self.registry.read(repo_id, commit, CARD))
+        except (GenehubError, ValueError):
+            return {}
+        if not isinstance(card, dict):
+            return {}
+        lineage = card.get("lineage") if isinstance(card.get("lineage"), dict) else {}
+        created, summary = lineage.get("created"), card.get("summary")
+        return {"created": created[:40] if isinstance(created, str) else "",
+                "summary": summary[:200] if isinstance(summary, str) else ""}
+
+    def downloads(self, repo_id: str) -> int | None:
+        """The registry's download count of ``repo_id`` (None: not counted, or not reachable now)."""
+        try:
+            return self.registry.downloads(repo_id)
+        except GenehubError as err:
+            log.warning("cannot read the download count of %s: %s", repo_id, err)
+            return None
+
     def listings(self) -> list[Listing]:
         found = []
         for hit in search(registry=self.registry, trust=self.trust):
@@ -91,7 +137,8 @@ class RegistrySource:
             except GenehubError as err:  # shown as an invalid gene, with the reason
                 log.warning("cannot fetch %s: %s", hit.repo_id, err)
                 path, problem = self.cache / ".unfetched" / hit.repo_id.replace("/", "--"), str(err)
-            found.append(Listing(hit.repo_id, path, self.pull_command(hit.repo_id, hit.revision), problem=problem))
+            found.append(Listing(hit.repo_id, path, self.pull_command(hit.repo_id, hit.revision), problem=problem,
+                                 revision=hit.revision))
         return found
 
 
@@ -101,16 +148,18 @@ def open_source(spec: Registry | str | None, *, cache: str | Path | None = None,
 
     Raises:
         NotFoundError: a folder that does not exist.
+        UsageError: a mistyped URL (see :func:`genehub.registry.open_registry`).
     """
     if isinstance(spec, Registry):
         return RegistrySource(spec, cache=cache, trust=trust)
+    registry = open_registry(spec)  # refuses a mistyped URL the way every command does
     remote = spec in (None, "local", "hub") or str(spec).startswith(("http://", "https://"))
     if not remote:
         path = Path(str(spec)).expanduser()
         if not path.is_dir():
-            raise NotFoundError(f"Registry {path} does not exist.",
+            raise NotFoundError(f"No folder {path}: {spec!r} was read as a folder of genes or a local registry.",
                                 hint="Pass a folder of genes, a local registry folder, `hub`, or a Hub endpoint URL.",
                                 path=str(path))
         if _holds_gene_dirs(path):
             return DirectorySource([path])
-    return RegistrySource(spec, cache=cache, trust=trust)
+    return RegistrySource(registry, spec=spec if spec is not None else "local", cache=cache, trust=trust)

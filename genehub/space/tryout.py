@@ -5,7 +5,10 @@ adapters behind a trained router. :class:`Playground` keeps the compositions it 
 gene set, the least recently used dropped beyond ``max_compositions``), so a visitor who tries several
 prompts pays the router training (seconds) once. Every refusal is a :class:`~genehub.errors.GenehubError`
 whose message the page shows as it is: an empty prompt, an unknown host, a gene that does not verify, a
-gene made for another host.
+gene made for another host (the check ``genehub pull --host`` and ``genehub run`` make, so all three agree).
+
+A gene's *gallery* (:meth:`Playground.gallery`) is its own examples answered by the first host it fits,
+alone and with the gene, with plain PEFT: computed once per host and gene, for verified genes only.
 """
 
 from __future__ import annotations
@@ -14,15 +17,16 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._quiet import quiet_loading
 from ..errors import NotFoundError, UsageError, VerificationError
 from ..gene import Gene, verify_gene
-from ..hosts import HostInfo, describe_host, require_compatible
-from .catalog import Catalog
+from ..hosts import HostInfo, compatibility_problems, describe_host, require_compatible
+from .catalog import Catalog, GeneEntry
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,8 @@ class TryResult:
         composed_output: the composed model's greedy answer.
         base_ms: wall time of the bare host's generation, in milliseconds.
         composed_ms: wall time of routing plus the composed generation, in milliseconds.
+        setup_seconds: the time spent building the composition (loading the host, training the router)
+            when this run built it; None when it reused one built before.
     """
 
     probabilities: dict[str, float]
@@ -49,6 +55,22 @@ class TryResult:
     composed_output: str
     base_ms: float
     composed_ms: float
+    setup_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """A gene's examples with what the host alone and the host with the gene answer.
+
+    Attributes:
+        rows: ``prompt``, ``expected`` and, when a fitting host ran them, ``host`` and ``gene`` outputs.
+        host: the label of the host that ran them (None when none did).
+        note: why there are no outputs (empty when there are).
+    """
+
+    rows: list[dict[str, str]]
+    host: str | None
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,7 +107,8 @@ def compose_genes(host: Path, genes: Sequence[Gene], gene_ids: Sequence[str], **
     from ..zoo import none_prompts
 
     # "none": the zoo's host skills no gene covers, plain text any host reads.
-    composition = compose(host, list(genes), None, **{"none_prompts": none_prompts, **options})
+    with quiet_loading():
+        composition = compose(host, list(genes), None, **{"none_prompts": none_prompts, **options})
     names = {adapter_name(gene): gene_id for gene, gene_id in zip(genes, gene_ids)}
     names[NONE] = NONE
     return Tried(composition, names)
@@ -109,6 +132,7 @@ class Playground:
         self.max_compositions = max_compositions
         self._infos: dict[str, HostInfo] = {}
         self._composed: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], Tried] = OrderedDict()
+        self._galleries: dict[tuple[str, str, int], list[dict[str, str]]] = {}
         self._lock = threading.Lock()  # one Try at a time: compositions are shared between visitors
 
     @property
@@ -132,6 +156,37 @@ class Playground:
             self._infos[label] = describe_host(self.hosts[label])
         return self._infos[label]
 
+    def fits(self, label: str, gene: Gene) -> bool:
+        """Whether ``gene`` runs on host ``label``: the check pull and compose make (the host the card names)."""
+        return not compatibility_problems(gene.host, self.host_info(label), same_host=True)
+
+    def fitting_hosts(self, entry: GeneEntry) -> list[str]:
+        """The labels of the hosts ``entry``'s gene fits, in :meth:`host_labels` order ([] for a broken card)."""
+        if entry.gene is None:
+            return []
+        return [label for label in self.host_labels() if self.fits(label, entry.gene)]
+
+    def default_host(self, gene_ids: Sequence[str]) -> str | None:
+        """The first host that fits every gene of ``gene_ids`` (else the first that fits one); None if none does."""
+        entries = [self.catalog.get(g) for g in gene_ids]
+        fitting = [set(self.fitting_hosts(e)) for e in entries]
+        for label in self.host_labels():
+            if fitting and all(label in f for f in fitting):
+                return label
+        return next((label for label in self.host_labels() if any(label in f for f in fitting)), None)
+
+    def _verified(self, gene_id: str, info: HostInfo) -> Gene:
+        """The gene ``gene_id`` verified now, checked against host ``info``."""
+        entry = self.catalog.get(gene_id)
+        try:
+            verification = verify_gene(entry.path, trust=self.catalog.trust)
+        except VerificationError as err:
+            raise VerificationError(f"Gene {gene_id} cannot be used: {err.message}", files=err.files,
+                                    hint=err.hint) from None
+        gene = Gene(entry.path, verification.card)
+        require_compatible(gene.host, info, what=f"gene {gene_id}", same_host=True)
+        return gene
+
     def check(self, label: str, gene_ids: Sequence[str], prompt: str) -> list[Gene]:
         """Everything that can be refused before running a model; returns the genes, verified now.
 
@@ -149,18 +204,11 @@ class Playground:
         if not gene_ids:
             raise UsageError("No gene is selected.", hint="Pick one or more genes to plug into the host.")
         info = self.host_info(label)
-        genes = []
-        for gene_id in gene_ids:
-            entry = self.catalog.get(gene_id)
-            try:
-                verification = verify_gene(entry.path, trust=self.catalog.trust)
-            except VerificationError as err:
-                raise VerificationError(f"Gene {gene_id} cannot be used: {err.message}", files=err.files,
-                                        hint=err.hint) from None
-            gene = Gene(entry.path, verification.card)
-            require_compatible(gene.host, info, what=f"gene {gene_id}")
-            genes.append(gene)
-        return genes
+        return [self._verified(gene_id, info) for gene_id in gene_ids]
+
+    def _key(self, label: str, gene_ids: Sequence[str], genes: Sequence[Gene]) -> tuple[Any, ...]:
+        """The cache key of a composition: the host and each gene's id with its exact digest."""
+        return label, tuple(sorted((g, gene.digest) for g, gene in zip(gene_ids, genes)))
 
     def composition(self, label: str, gene_ids: Sequence[str], genes: Sequence[Gene]) -> Tried:
         """The composition of host ``label`` with these genes: cached per host and gene set, else built now.
@@ -168,7 +216,7 @@ class Playground:
         The cache key holds each gene's exact digest (:attr:`genehub.gene.Gene.digest`), so a gene that
         changed since (a new commit in the registry, files rewritten) gets a new composition.
         """
-        key = (label, tuple(sorted((g, gene.digest) for g, gene in zip(gene_ids, genes))))
+        key = self._key(label, gene_ids, genes)
         if key in self._composed:
             self._composed.move_to_end(key)
             return self._composed[key]
@@ -179,11 +227,16 @@ class Playground:
             log.info("dropped the composition of %s with %s", host, [g for g, _ in genes])
         return tried
 
-    def run(self, label: str, gene_ids: Sequence[str], prompt: str) -> TryResult:
+    def run(self, label: str, gene_ids: Sequence[str], prompt: str, *,
+            on_setup: Callable[[str], None] | None = None) -> TryResult:
         """Answer ``prompt`` with the bare host and with the host plus ``gene_ids`` behind the router.
 
         Both answers come from the same composition: the bare host is PEFT's ``"__base__"`` row (no
         adapter active), the composed answer is the adapter the router picks (routing is timed with it).
+
+        Args:
+            on_setup: called with a sentence saying why this run takes seconds, before it builds a
+                composition (the first run with a host and gene set: load the host, train the router).
 
         Raises:
             GenehubError: see :meth:`check`; RouterError if a router cannot be trained for these genes.
@@ -192,7 +245,13 @@ class Playground:
         genes = self.check(label, gene_ids, prompt)
         prompt = prompt.strip()
         with self._lock:
+            building = self._key(label, gene_ids, genes) not in self._composed
+            if building and on_setup is not None:
+                on_setup(f"First run with these genes on {label}: loading the host and training the router "
+                         "that picks a gene per prompt (seconds; later runs reuse it).")
+            started = time.perf_counter()
             tried = self.composition(label, gene_ids, genes)
+            setup = round(time.perf_counter() - started, 1) if building else None
             comp = tried.composition
             start = time.perf_counter()
             base = comp.generate([prompt], genes=[None], max_new_tokens=self.max_new_tokens)[0]
@@ -203,4 +262,47 @@ class Playground:
         decision = composed.decision
         probabilities = {tried.gene_id(k): float(v) for k, v in decision.probabilities.items()}
         return TryResult(probabilities, tried.gene_id(composed.gene), base.text, composed.text,
-                         round(base_ms, 1), round(composed_ms, 1))
+                         round(base_ms, 1), round(composed_ms, 1), setup)
+
+    def gallery(self, gene_id: str, *, limit: int = 6) -> Gallery:
+        """The gene's first ``limit`` examples, each with the host's and the host + gene's greedy answer.
+
+        Outputs come from the first host the gene fits, for a verified gene only (an untrusted or
+        invalid gene's weights are never loaded); computed once per host and gene digest.
+        """
+        entry = self.catalog.get(gene_id)
+        rows = [{"prompt": str(r.get("prompt", "")), "expected": str(r.get("answer", ""))}
+                for r in entry.examples[:limit]]
+        if not rows:
+            return Gallery([], None, "This gene ships no examples.")
+        if entry.trust != "verified":
+            return Gallery(rows, None, f"Outputs are computed for verified genes only; this one is {entry.trust}.")
+        hosts = self.fitting_hosts(entry)
+        if not hosts:
+            return Gallery(rows, None, f"This Space runs no copy of the gene's host {entry.host}, so it shows "
+                                       "the expected answers only.")
+        label = hosts[0]
+        gene = self._verified(gene_id, self.host_info(label))
+        key = (label, gene.digest, len(rows))
+        with self._lock:
+            if key not in self._galleries:
+                self._galleries[key] = _answers(self.hosts[label], gene, [r["prompt"] for r in rows],
+                                                self.max_new_tokens)
+        outputs = self._galleries[key]
+        return Gallery([{**r, "host": h, "gene": g} for r, (h, g) in zip(rows, outputs)], label)
+
+
+def _answers(host: Path, gene: Gene, prompts: Sequence[str], max_new_tokens: int) -> list[tuple[str, str]]:
+    """``(host alone, host + gene)`` greedy answers to each prompt, with plain PEFT on a fresh copy of the host."""
+    from peft import PeftModel
+
+    from ..evaluate import greedy_answers
+    from ..hosts import load_host
+
+    with quiet_loading():
+        model, tokenizer = load_host(host)
+        model = PeftModel.from_pretrained(model, str(gene.path)).eval()
+    with model.disable_adapter():
+        alone = greedy_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
+    with_gene = greedy_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
+    return list(zip(alone, with_gene))

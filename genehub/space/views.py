@@ -13,6 +13,7 @@ from typing import Any
 
 from ..gene import README, render_readme
 from .catalog import Catalog, GeneEntry
+from .genepage import code, scrub, text
 
 BROWSE_COLUMNS = ["gene", "host", "skill", "homology", "fidelity", "license", "signature", "signer"]
 _TRUST_BADGE = {"verified": "verified", "untrusted": "untrusted", "invalid": "invalid"}
@@ -49,24 +50,30 @@ _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.S)
 
 
 def card_markdown(entry: GeneEntry) -> str:
-    """The gene's rendered Hub card (README.md without its YAML header), with a status banner on top."""
+    """The gene's Hub card (README without its YAML header) with a status banner on top.
+
+    Rendered from the card (the signed ``gene.json``) with genehub's current template, so every gene's
+    page reads the same way whichever genehub signed it; the gene's own README.md when the card cannot
+    be read.
+    """
     banner = status_markdown(entry)
     readme = entry.path / README
-    if readme.is_file():
-        text = readme.read_text(encoding="utf-8")
-    elif entry.gene is not None and entry.trust != "invalid":
-        text = render_readme(entry.gene.card, signer_fingerprint=entry.fingerprint)
+    if entry.gene is not None:
+        body = render_readme(entry.gene.card, signer_fingerprint=entry.fingerprint)
+    elif readme.is_file():
+        body = readme.read_text(encoding="utf-8")
     else:
-        text = "_This gene has no readable card._"
-    return banner + "\n\n" + _FRONT_MATTER.sub("", text, count=1).strip() + "\n"
+        body = "_This gene has no readable card._"
+    return banner + "\n\n" + _FRONT_MATTER.sub("", body, count=1).strip() + "\n"
 
 
 def status_markdown(entry: GeneEntry) -> str:
-    """One paragraph: the signature status, who signed it, and why it is not trusted when it is not."""
+    """One paragraph that names the gene: its signature status, who signed it, why it is not trusted if not."""
+    named = code(entry.gene_id) + (f" ({text(entry.gene.name)} {text(entry.gene.version)})" if entry.gene else "")
     if entry.trust == "verified":
-        return f"**Signature: verified.** Signed by `{entry.signer}`, key `{entry.fingerprint}`."
-    key = f"key `{entry.fingerprint}`" if entry.fingerprint else "no readable key"
-    return f"**Signature: {entry.trust}** ({key}). {entry.reason}"
+        return f"{named}: **Signature: verified.** Signed by {code(entry.signer)}, key {code(entry.fingerprint)}."
+    key = f"key {code(entry.fingerprint)}" if entry.fingerprint else "no readable key"
+    return f"{named}: **Signature: {entry.trust}** ({key}). {text(entry.reason, 1000)}"
 
 
 def signer_markdown(entry: GeneEntry) -> str:
@@ -209,15 +216,11 @@ def lineage_svg(entry: GeneEntry, catalog: Catalog | None = None) -> str:
     return "".join(parts)
 
 
-def router_frame(probabilities: dict[str, float]) -> Any:
-    """The router's decision as a DataFrame (``choice``, ``probability``) for a bar chart, highest first."""
-    import pandas as pd
-
-    rows = sorted(probabilities.items(), key=lambda kv: -kv[1])
-    return pd.DataFrame([{"choice": k, "probability": round(float(v), 4)} for k, v in rows],
-                        columns=["choice", "probability"])
+def router_label(probabilities: dict[str, float]) -> dict[str, float]:
+    """The router's decision for ``gr.Label``: each choice's probability, drawn as a bar with its percentage."""
+    return {k: round(float(v), 4) for k, v in sorted(probabilities.items(), key=lambda kv: -kv[1])}
 
 
 def error_markdown(err: BaseException) -> str:
-    """A readable error box for the page: the message (which says what to do next), no traceback."""
-    return f"**⚠️ {type(err).__name__}:** {html.escape(str(err))}"
+    """A readable error box for the page: the message (which says what to do next), no traceback, no path."""
+    return f"**⚠️ {type(err).__name__}:** {html.escape(scrub(str(err)), quote=False)}"

@@ -219,7 +219,7 @@ def _build_into(root: Path, recipe: Preset, *, progress: bool) -> None:
     accuracies: dict[str, dict[str, float]] = {}
     host_mix = {s: recipe.weak_weight if s in recipe.donor_skills else 1.0 for s in _skills.HOST_SKILLS}
     stages = 2 + len(recipe.donor_skills)
-    overall = tqdm(total=stages, desc=f"zoo[{name}]", disable=not progress)
+    overall = tqdm(total=stages, desc=f"zoo[{name}]", disable=None if progress else True)  # None: on a TTY only
 
     def stage(label: str, model: Any, config: TrainConfig, meta: dict[str, Any]) -> Any:
         start = time.perf_counter()

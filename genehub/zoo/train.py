@@ -67,7 +67,7 @@ def train(model: Any, tokenizer: Any, config: TrainConfig, *, progress: str | No
     model.train()
     losses: list[float] = []
     batches = _batches(config)
-    bar = tqdm(range(config.steps), desc=progress or "train", disable=progress is None, leave=False)
+    bar = tqdm(range(config.steps), desc=progress or "train", disable=True if progress is None else None, leave=False)
     for _ in bar:
         rows = next(batches)
         batch = encode_pairs(tokenizer, [r["prompt"] for r in rows], [r["answer"] for r in rows])

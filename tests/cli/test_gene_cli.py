@@ -100,7 +100,7 @@ def test_card_validate_and_show(genehub, gene: Path) -> None:
     (gene / "gene.json").write_text(json.dumps(card))
     code, _, err = genehub("card", "validate", gene)
     assert code == 1
-    assert "invalid: 2 problem(s)" in err
+    assert "invalid: 2 problems in " in err
     assert "$.adapter.rank: 0 is less than the minimum of 1" in err and "$.lineage.seed: is required" in err
 
     (gene / "gene.json").write_text("{")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -53,3 +54,58 @@ def test_report_and_pulled_genes_are_verified(demo):
     assert len(pulled) == 2
     for gene in pulled:
         assert verify_gene(gene.path, trust=trust).signer == "genehub-demo"
+
+
+def test_each_split_has_one_name_and_the_confusion_plot_shows_the_test_prompts(demo):
+    from PIL import Image
+
+    from genehub.demo.report import HELDOUT, TEST
+
+    results = json.loads((demo.out / "results.json").read_text())
+    matrix = results["confusion"]["matrix"]
+    right, total = sum(matrix[i][i] for i in range(len(matrix))), sum(map(sum, matrix))
+    assert right / total == pytest.approx(results["routing_accuracy"])  # the matrix is over every test prompt
+    with Image.open(demo.plots["confusion"]) as image:
+        assert image.text["Title"] == f"Routing on the {TEST}: {right}/{total} = {right / total:.3f}"
+    with Image.open(demo.plots["accuracy"]) as image:
+        assert image.text["Title"] == f"Accuracy per skill on the {TEST}"
+    text = demo.report.read_text()
+    assert (f"{results['routing_accuracy']:.3f} on the {TEST}, "
+            f"{results['routing_accuracy_heldout']:.3f} on the {HELDOUT}") in text
+    assert set(results["splits"]) == {TEST, HELDOUT}
+    # "held-out" appears only as the name of the held-out-template prompts
+    assert re.findall(r"[Hh]eld-out[\w-]*(?: \w+)?", text) and all(
+        m.lower().startswith("held-out-template prompts") for m in re.findall(r"[Hh]eld-out[\w-]*(?: \w+)?", text))
+
+
+def test_sample_outputs_show_the_expected_answer_and_whether_it_was_given(demo, tiny_zoo):
+    results = json.loads((demo.out / "results.json").read_text())
+    tests = tiny_zoo.test_sets()
+    samples = results["samples"]
+    assert [s["prompt"] for s in samples] == [list(ds)[0]["prompt"] for ds in tests.values()]
+    for sample, ds in zip(samples, tests.values()):
+        assert sample["expected"] == list(ds)[0]["answer"]
+        assert sample["right?"] == ("✓ right" if sample["output"].strip() == sample["expected"] else "✗ wrong")
+    text = demo.report.read_text()
+    assert "| prompt | expected | gene | output | right? |" in text
+    right = sum(s["right?"] == "✓ right" for s in samples)
+    assert f"{right} of {len(samples)} answered exactly" in text
+
+
+def test_options_that_differ_from_their_defaults_are_recorded(demo):
+    # the fixture ran with --preset tiny and --steps 60
+    assert demo.options == [{"option": "--preset", "value": "tiny", "default": "demo"},
+                            {"option": "--steps", "value": 60, "default": 750}]
+    text = demo.report.read_text()
+    assert "| --preset | tiny | demo |" in text and "| --steps | 60 | 750 |" in text
+    assert json.loads((demo.out / "results.json").read_text())["options"] == demo.options
+
+
+def test_homology_is_drawn_as_bars_per_layer_not_a_line():
+    from genehub.demo.report import homology_figure
+
+    fig = homology_figure({"sort-gene": [(0, 0.4), (1, 0.9)], "upper-gene": [(0, 0.6), (1, 0.2)]})
+    ax = fig.axes[0]
+    assert len(ax.lines) == 0  # nothing joins layer 0 to layer 1
+    assert [round(p.get_height(), 3) for p in ax.patches] == [0.4, 0.9, 0.6, 0.2]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1"]

@@ -187,3 +187,15 @@ def test_unknown_licenses_become_other(card: dict, spdx: str, expected: dict) ->
     validate_card(card)
     data = ModelCard(render_readme(card)).data.to_dict()
     assert {k: data.get(k) for k in expected} == expected
+
+
+@pytest.mark.parametrize("revision, load, folder_note", [
+    ("a" * 40, 'from_pretrained("local/tiny-host", revision="' + "a" * 40 + '")', False),
+    ("sha256:" + "b" * 64, 'from_pretrained("path/to/tiny-host")  # the host\'s folder', True),
+])
+def test_readme_peft_snippet_loads_the_host_the_card_names(revision: str, load: str, folder_note: bool) -> None:
+    card = _golden_card()
+    card["host"]["revision"] = card["parents"][0]["revision"] = revision
+    text = render_readme(validate_card(card))
+    assert load in text
+    assert ("is a model folder, not a Hub repo" in text) is folder_note

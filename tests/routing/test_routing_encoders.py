@@ -33,7 +33,9 @@ def test_minilm_vectors_are_unit_norm_and_put_paraphrases_together(minilm):
     assert x.shape == (3, 384) and x.dtype == torch.float32
     assert torch.allclose(x.norm(dim=1), torch.ones(3), atol=1e-5)
     assert float(x[0] @ x[1]) > float(x[0] @ x[2]) + 0.2
-    assert torch.equal(minilm.encode(["Write 12 in Roman numerals."])[0], x[0])
+    # A prompt alone reads the same vector as in a batch (padding masked out); float sums may differ
+    # in the last bits because the batch shapes differ.
+    assert torch.allclose(minilm.encode(["Write 12 in Roman numerals."])[0], x[0], atol=1e-5)
 
 
 @pytest.fixture(scope="module")

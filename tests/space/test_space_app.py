@@ -1,4 +1,8 @@
-"""Every API endpoint of the Space, called with gradio_client against a live app serving zoo genes."""
+"""Every API endpoint of the Space, called with gradio_client against a live app serving the tiny zoo's genes.
+
+The tiny case's own genes (an untrusted and a tampered one beside two verified) are what these tests check;
+``test_space_visitor.py`` holds the tests that run on every data source.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from _space import HOST, gene_shelf, launch_space
+from _space import HETEROLOGOUS, HOST, facts, gene_shelf, launch_space, tiny_case
 
 ENDPOINTS = {"/refresh", "/reload", "/browse", "/select_gene", "/inspect", "/try_gene", "/examples", "/use_example", "/try"}
 ALL = ["zoo/rogue-upper", "zoo/sort-gene", "zoo/tampered-sort", "zoo/upper-gene"]
@@ -20,9 +24,10 @@ ALL = ["zoo/rogue-upper", "zoo/sort-gene", "zoo/tampered-sort", "zoo/upper-gene"
 def space(tmp_path_factory: pytest.TempPathFactory, tiny_zoo) -> Iterator[tuple[Any, dict]]:
     from gradio_client import Client
 
-    demo, url, shelf = launch_space(tmp_path_factory.mktemp("space-app"), gene_shelf(tmp_path_factory, tiny_zoo))
+    case = tiny_case(tmp_path_factory.mktemp("space-app"), gene_shelf(tmp_path_factory, tiny_zoo))
+    demo, url = launch_space(case.data)
     try:
-        yield Client(url, verbose=False), shelf
+        yield Client(url, verbose=False), case.extra
     finally:
         demo.close()
 
@@ -51,11 +56,11 @@ def test_every_endpoint_is_named(client: Any) -> None:
 
 @pytest.mark.parametrize("api_name", ["/refresh", "/reload"])
 def test_refresh_lists_genes_and_filters(client: Any, api_name: str) -> None:
-    f_host, f_skill, f_license, f_trust, gene, host, genes, table, message = client.predict(api_name=api_name)
+    f_host, f_skill, f_license, f_trust, gene, host, genes, example, table, message = client.predict(api_name=api_name)
     assert [row["gene"] for row in _table(table)] == ALL
     assert message.startswith("4 genes from") and "(2 verified)" in message
-    assert (_value(gene), _value(host), _value(genes)) == ("zoo/rogue-upper", HOST, ["zoo/sort-gene"])
-    assert _choices(host) == [HOST, "other/narrow-host"]
+    assert (_value(gene), _value(host), _value(genes)) == ("zoo/sort-gene", HOST, ["zoo/sort-gene"])
+    assert _choices(host) == [HETEROLOGOUS, HOST, "other/narrow-host"]
     assert _choices(f_skill) == ["(any)", "sort", "upper"] and _choices(f_trust)[1:] == ["verified", "untrusted", "invalid"]
     assert _value(f_host) == _value(f_license) == "(any)"
 
@@ -68,7 +73,6 @@ def test_refresh_lists_genes_and_filters(client: Any, api_name: str) -> None:
     ("zzz", "(any)", "(any)", "(any)", "(any)", []),
 ])
 def test_browse(client: Any, query: str, host: str, skill: str, license: str, trust: str, expected: list[str]) -> None:
-    client.predict(api_name="/refresh")  # fills the dropdowns' choices
     table, message = client.predict(query, host, skill, license, trust, api_name="/browse")
     rows = _table(table)
     assert [r["gene"] for r in rows] == expected
@@ -77,34 +81,36 @@ def test_browse(client: Any, query: str, host: str, skill: str, license: str, tr
 
 
 def test_inspect_verified_gene(client: Any, space: tuple[Any, dict]) -> None:
-    pull, signer, homology, fidelity, lineage, card, message = client.predict("zoo/sort-gene", api_name="/inspect")
-    assert re.fullmatch(rf"genehub pull zoo/sort-gene@[0-9a-f]{{40}} --registry {space[1]['registry']}", pull)
+    (_, pull, _, _, _, homology, fidelity, _, _, signer, lineage, card,
+     message) = client.predict("zoo/sort-gene", api_name="/inspect")
+    assert re.fullmatch(rf"genehub zoo build --preset tiny --out ./zoo   # writes {HOST} to ./zoo/host\n"
+                        rf"genehub pull zoo/sort-gene@[0-9a-f]{{40}} --registry {space[1]['registry']} --host ./zoo/host",
+                        pull)
     assert "`alice` (in your trust store)" in signer and "sha256:" in signer
     assert homology["type"] == "matplotlib" and homology["plot"].startswith("data:image/")
     rows = _table(fidelity)
     assert rows[0]["skill"] == "sort" and rows[0]["host + gene"] > rows[0]["host"]  # the gene helps on its skill
     assert "genehub-zoo/tiny-donor-sort" in lineage and "<svg" in lineage
     assert "# sort-gene 0.1.0" in card
-    assert message.startswith("**Signature: verified.**")
+    assert message.startswith("`zoo/sort-gene` (sort-gene 0.1.0): **Signature: verified.**")
 
 
 @pytest.mark.parametrize("gene_id, status", [("zoo/tampered-sort", "invalid"), ("zoo/rogue-upper", "untrusted")])
 def test_inspect_unverified_gene_says_why(client: Any, gene_id: str, status: str) -> None:
-    *_, card, message = client.predict(gene_id, api_name="/inspect")
-    assert message.startswith(f"**Signature: {status}**") and card.startswith(f"**Signature: {status}**")
+    header, _, _, caption, gallery, *_, card, message = client.predict(gene_id, api_name="/inspect")
+    banner = f"`{gene_id}` (sort-gene 0.1.0)" if "sort" in gene_id else f"`{gene_id}` (upper-gene 0.1.0)"
+    assert message.startswith(f"{banner}: **Signature: {status}**") and card.startswith(message)
+    assert facts(header)["signature"] == ("✗ invalid" if status == "invalid" else "! untrusted")
+    # its weights are never loaded: the gallery shows the expected answers, no outputs
+    assert "verified genes only" in caption and f"this one is {status}" in caption
+    rows = _table(gallery)
+    assert rows and all(r["host alone"] == r["host + gene"] == r["gene right?"] == "-" for r in rows)
 
 
 def test_inspect_unknown_gene_is_a_message(client: Any) -> None:
-    client.predict(api_name="/refresh")
     *_, message = client.predict("zoo/rogue-upper", api_name="/inspect")  # a valid choice...
-    from gradio_client.exceptions import AppError
-
-    try:  # ...and one that is not: Gradio itself may refuse a value outside the choices
-        *_, message = client.predict("no-such-gene", api_name="/inspect")
-    except AppError as err:
-        assert "Traceback" not in str(err)
-    else:
-        assert "No gene 'no-such-gene'" in message and "Traceback" not in message
+    *_, message = client.predict("no-such-gene", api_name="/inspect")  # ...and one that is not
+    assert "No gene 'no-such-gene'" in message and "Traceback" not in message
 
 
 def test_select_gene_from_the_table(client: Any) -> None:
@@ -127,7 +133,6 @@ def _first_prompts(gene: Path, n: int = 5) -> list[str]:
 
 
 def test_examples_come_from_the_genes(client: Any, space: tuple[Any, dict]) -> None:
-    client.predict(api_name="/refresh")
     example, message = client.predict(["zoo/sort-gene", "zoo/upper-gene"], api_name="/examples")
     assert message == ""
     prompts = _choices(example)
@@ -139,9 +144,10 @@ def test_examples_come_from_the_genes(client: Any, space: tuple[Any, dict]) -> N
     (HOST, ["zoo/sort-gene"], "", "prompt is empty"),
     (HOST, ["zoo/tampered-sort"], "sort dcba:", "tampered-sort cannot be used"),
     ("other/narrow-host", ["zoo/sort-gene"], "sort dcba:", "does not fit host other/narrow-host"),
+    (HETEROLOGOUS, ["zoo/sort-gene"], "sort dcba:", "host: the gene was made for 'genehub-zoo/tiny-host'"),
+    (HOST, ["zoo/nothing"], "sort dcba:", "No gene 'zoo/nothing'"),
 ])
 def test_try_errors_are_messages(client: Any, host: str, genes: list[str], prompt: str, match: str) -> None:
-    client.predict(api_name="/refresh")
     *_, message = client.predict(host, genes, prompt, api_name="/try")
     assert message.startswith("**⚠️ ") and match in message and "Traceback" not in message
 
@@ -163,12 +169,11 @@ def _peft_answers(host: Path, genes: dict[str, Path], prompt: str) -> dict[str |
 
 @pytest.mark.parametrize("prompt, routed", [("upper xyz:", "zoo/upper-gene"), ("sort dcba:", "zoo/sort-gene")])
 def test_try_shows_router_and_both_outputs(client: Any, space: tuple[Any, dict], prompt: str, routed: str) -> None:
-    client.predict(api_name="/refresh")
     router, base, composed, latency, message = client.predict(HOST, ["zoo/sort-gene", "zoo/upper-gene"], prompt,
                                                               api_name="/try")
     assert message == ""
-    assert router["mark"] == "bar" and router["columns"] == ["choice", "probability"]
-    bars = {row[0]: row[1] for row in router["data"]}
+    assert router["label"] == routed
+    bars = {c["label"]: c["confidence"] for c in router["confidences"]}
     assert set(bars) == {"zoo/sort-gene", "zoo/upper-gene", "none"} and max(bars, key=bars.get) == routed
     assert sum(bars.values()) == pytest.approx(1.0, abs=1e-3)
     assert re.search(rf"Router:\*\* `{routed}`.*host alone \d+ ms, host \+ genes \d+ ms", latency)

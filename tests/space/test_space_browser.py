@@ -2,12 +2,14 @@
 
 Needs Debian's ``chromium`` and ``chromium-driver`` and ``selenium``. Without them the test is skipped
 locally (with the reason), and fails in CI (``CI=true``), where .ci/run installs them.
-Set ``GENEHUB_SCREENSHOTS=DIR`` to keep the screenshots.
+Runs once per data source of ``conftest.CASES``. Every screenshot is saved under the test's tmp dir and its
+path printed (``pytest -rP`` shows it); set ``GENEHUB_SCREENSHOTS=DIR`` to also copy them to DIR.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -18,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from _space import gene_shelf, launch_space
+from _space import SpaceCase
 
 pytestmark = pytest.mark.browser
 
@@ -95,13 +97,26 @@ def _text(driver: Any, css: str) -> str:
     return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
 
 
-def _screenshot(driver: Any, tmp_path: Path, name: str) -> Path:
+def _screenshot(driver: Any, tmp_path: Path, name: str, *, full_page: bool = False) -> Path:
+    """Save a screenshot under the test's tmp dir (and ``GENEHUB_SCREENSHOTS`` when set); print where.
+
+    ``full_page``: grow the window to the page's height first, so a long page (a gene's) is seen whole.
+    """
+    size = driver.get_window_size()
+    if full_page:
+        height = driver.execute_script("return Math.max(document.body.scrollHeight, "
+                                       "document.documentElement.scrollHeight)")
+        driver.set_window_size(size["width"], min(int(height) + 120, 8000))
+        time.sleep(0.5)  # let the page lay itself out at the new size
     path = tmp_path / f"{name}.png"
     driver.save_screenshot(str(path))
+    if full_page:
+        driver.set_window_size(size["width"], size["height"])
     keep = os.environ.get("GENEHUB_SCREENSHOTS")
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(keep) / path.name)
+    print(f"screenshot: {path}")
     return path
 
 
@@ -115,61 +130,71 @@ def _shown(driver: Any, by: str, selector: str) -> Any:
     return next((e for e in driver.find_elements(by, selector) if e.is_displayed()), None)
 
 
-def test_browse_inspect_and_try_in_chromium(browser: Any, tmp_path: Path, tmp_path_factory, tiny_zoo) -> None:
+def test_browse_open_a_gene_page_and_try_in_chromium(browser: Any, tmp_path: Path,
+                                                     live_space: tuple[SpaceCase, str]) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
+    case, url = live_space
+    entry = case.data.catalog.get(case.routed)
     _START[0] = time.perf_counter()
-    _phase(f"threads alive: {sorted(t.name for t in threading.enumerate())}")
-    demo, url, _ = launch_space(tmp_path / "space", gene_shelf(tmp_path_factory, tiny_zoo))
-    _phase(f"Space launched at {url}")
-    try:
-        browser.get(url)
-        _phase("page loaded")
-        # Browse: every gene, with its signature status
-        # The first event lists and verifies the registry's genes; Chromium compiles Gradio's scripts first.
-        _wait(browser, lambda d: "zoo/tampered-sort" in _text(d, "#genes"), timeout=180)
-        _phase("genes listed")
-        table = _text(browser, "#genes")
-        assert all(word in table for word in ("zoo/sort-gene", "verified", "untrusted", "invalid"))
-        # search narrows the table
-        _shown(browser, By.CSS_SELECTOR, "#query textarea, #query input").send_keys("upper", Keys.ENTER)
-        _wait(browser, lambda d: "zoo/sort-gene" not in _text(d, "#genes") and "zoo/upper-gene" in _text(d, "#genes"))
-        _phase("search narrowed the table")
-        _screenshot(browser, tmp_path, "space-browse")
-        # open a gene by clicking its row
-        _wait(browser, lambda d: _shown(d, By.XPATH, "//*[@id='genes']//*[normalize-space(text())='zoo/upper-gene']")
-              ).click()
-        _wait(browser, lambda d: "upper-gene 0.1.0" in _text(d, "#card"))
-        _phase("gene opened")
-        assert "Signature: verified" in _text(browser, "#card")
-        assert browser.find_elements(By.CSS_SELECTOR, "#lineage svg rect")
-        assert "genehub pull zoo/upper-gene@" in _text(browser, "#pull")
-        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#homology img, #homology canvas, #homology svg"))
-        _screenshot(browser, tmp_path, "space-inspect")
-        # Try it: the button picks the gene and a fitting host
-        browser.find_element(By.CSS_SELECTOR, "#to-try").click()
-        prompt = _wait(browser, lambda d: _shown(d, By.CSS_SELECTOR, "#prompt textarea"))
-        _wait(browser, lambda d: "genehub-zoo/tiny-host" in _value(d, "#host input"))
-        _phase("Try tab shown with a host")
-        prompt.send_keys("upper xyz:")
-        browser.find_element(By.CSS_SELECTOR, "#run").click()
-        # The first Try trains the router (seconds, more on a busy machine): a generous wait.
-        _wait(browser, lambda d: _value(d, "#composed-out textarea") == "XYZ", timeout=180)
-        _phase("Try answered")
-        base = _value(browser, "#base-out textarea")
-        assert base and base != "XYZ"
-        assert "Router:" in _text(browser, "#latency") and "ms" in _text(browser, "#latency")
-        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#router svg, #router canvas"))
-        shot = _screenshot(browser, tmp_path, "space-try")
-        assert shot.stat().st_size > 10_000
-        # an empty prompt is a readable message, not a stack trace
-        prompt = _shown(browser, By.CSS_SELECTOR, "#prompt textarea")
-        prompt.send_keys(Keys.CONTROL, "a")
-        prompt.send_keys(Keys.BACKSPACE)  # like a visitor (clear() fires no input event for Gradio)
-        browser.find_element(By.CSS_SELECTOR, "#run").click()
-        _wait(browser, lambda d: "prompt is empty" in _text(d, "#message"))
-        _phase("empty prompt refused")
-        assert "Traceback" not in browser.page_source
-    finally:
-        demo.close()
+    _phase(f"threads alive: {sorted(t.name for t in threading.enumerate())}; Space at {url}")
+    browser.get(url)
+    _phase("page loaded")
+    # Browse: every gene, with its signature status
+    # The page opens with the genes listed; its load event (fresh lists, then the first gene's page) must
+    # finish before searching, or the list it sends could replace the search's. Chromium compiles first.
+    # (the last step of that event puts the first gene's banner in the message box)
+    _wait(browser, lambda d: case.routed in _text(d, "#genes") and "Signature:" in _text(d, "#message"), timeout=180)
+    _phase("genes listed, first gene page loaded")
+    table = _text(browser, "#genes")
+    assert all(e.gene_id in table for e in case.data.catalog.entries()) and "verified" in table
+    # search narrows the table
+    others = [e.gene_id for e in case.data.catalog.entries() if case.routed not in e.gene_id]
+    _shown(browser, By.CSS_SELECTOR, "#query textarea, #query input").send_keys(case.routed, Keys.ENTER)
+    _wait(browser, lambda d: not any(g in _text(d, "#genes") for g in others))
+    _phase("search narrowed the table")
+    _screenshot(browser, tmp_path, "space-browse")
+    # open its page by clicking its row
+    _wait(browser, lambda d: _shown(d, By.XPATH, f"//*[@id='genes']//*[normalize-space(text())='{case.routed}']")
+          ).click()
+    name = f"{entry.gene.name} {entry.gene.version}"
+    _wait(browser, lambda d: name in _text(d, "#gene-header") and "✓" in _text(d, "#gallery"))
+    _phase("gene page opened")
+    header = _text(browser, "#gene-header")
+    assert entry.gene.summary[:30] in header and all(w in header for w in ("size", "created", "downloads", "Tags"))
+    banner = " ".join(_text(browser, "#message").split())
+    assert banner.startswith(f"{case.routed} ({name}): Signature: verified.")  # names the gene it describes
+    assert "adapter_model.safetensors" in _text(browser, "#files") and entry.gene.version in _text(browser, "#versions")
+    assert f"genehub pull {case.routed}@" in _text(browser, "#pull") and "--host" in _text(browser, "#pull")
+    assert "PeftModel.from_pretrained" in _text(browser, "#use")
+    assert "Signature: verified" in _text(browser, "#card") and browser.find_elements(By.CSS_SELECTOR, "#lineage svg rect")
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#homology img, #homology canvas, #homology svg"))
+    shot = _screenshot(browser, tmp_path, "space-gene-page", full_page=True)
+    assert shot.stat().st_size > 50_000
+    # Try it: the button picks the gene and a host it fits
+    browser.find_element(By.CSS_SELECTOR, "#to-try").click()
+    prompt = _wait(browser, lambda d: _shown(d, By.CSS_SELECTOR, "#prompt textarea"))
+    _wait(browser, lambda d: case.host in _value(d, "#host input"))
+    _phase("Try tab shown with a host")
+    assert "trains the router" in _text(browser, "#setup-note")
+    prompt.send_keys(case.prompt)
+    browser.find_element(By.CSS_SELECTOR, "#run").click()
+    # The first Try trains the router (seconds, more on a busy machine): a generous wait.
+    _wait(browser, lambda d: _value(d, "#composed-out textarea") == case.answer, timeout=180)
+    _phase("Try answered")
+    base = _value(browser, "#base-out textarea")
+    assert base and base != case.answer
+    latency = " ".join(_text(browser, "#latency").split())
+    assert "Router:" in latency and "ms" in latency and f"Expected: {case.answer}" in latency
+    _wait(browser, lambda d: re.search(r"\d+(\.\d+)?%", _text(d, "#router")))  # the router's bars show numbers
+    shot = _screenshot(browser, tmp_path, "space-try")
+    assert shot.stat().st_size > 10_000
+    # an empty prompt is a readable message, not a stack trace
+    prompt = _shown(browser, By.CSS_SELECTOR, "#prompt textarea")
+    prompt.send_keys(Keys.CONTROL, "a")
+    prompt.send_keys(Keys.BACKSPACE)  # like a visitor (clear() fires no input event for Gradio)
+    browser.find_element(By.CSS_SELECTOR, "#run").click()
+    _wait(browser, lambda d: "prompt is empty" in _text(d, "#message"))
+    _phase("empty prompt refused")
+    assert "Traceback" not in browser.page_source

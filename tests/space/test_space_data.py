@@ -116,10 +116,13 @@ def test_homology_figure_draws_the_card(catalog: Catalog) -> None:
 
 def test_card_markdown_and_status(catalog: Catalog) -> None:
     text = views.card_markdown(catalog.get("sort-gene"))
-    assert text.startswith("**Signature: verified.** Signed by `alice`")
+    assert text.startswith("`sort-gene` (sort-gene 0.1.0): **Signature: verified.** Signed by `alice`")
     assert "# sort-gene 0.1.0" in text and "base_model_relation" not in text  # YAML header stripped
     bad = views.card_markdown(catalog.get("tampered-sort"))
-    assert bad.startswith("**Signature: invalid**") and "differs from what alice signed" in bad
+    assert bad.startswith("`tampered-sort` (sort-gene 0.1.0): **Signature: invalid**")
+    assert "differs from what alice signed" in bad
+    assert str(catalog.get("tampered-sort").path) in catalog.get("tampered-sort").reason
+    assert str(catalog.get("tampered-sort").path) not in bad  # the visitor is not shown where the server keeps it
 
 
 def _entry(gene_id: str, parents: list[tuple[str, str]]) -> GeneEntry:
@@ -146,13 +149,13 @@ def test_lineage_follows_parent_genes() -> None:
     assert "recipe: ties" in svg and ">d1<" in svg
 
 
-def test_router_frame_sorted() -> None:
-    frame = views.router_frame({"none": 0.1, "sort-gene": 0.7, "upper-gene": 0.2})
-    assert list(frame["choice"]) == ["sort-gene", "upper-gene", "none"]
+def test_router_label_sorted() -> None:
+    label = views.router_label({"none": 0.1, "sort-gene": 0.70001, "upper-gene": 0.2})
+    assert list(label.items()) == [("sort-gene", 0.7), ("upper-gene", 0.2), ("none", 0.1)]
 
 
 def test_missing_things_are_not_found(tmp_path: Path, catalog: Catalog) -> None:
-    with pytest.raises(NotFoundError, match="does not exist"):
+    with pytest.raises(NotFoundError, match="No folder .*nowhere: '.*nowhere' was read as a folder of genes"):
         open_catalog(str(tmp_path / "nowhere"))
     with pytest.raises(NotFoundError, match="No gene 'nope'.*Pick one of the listed genes"):
         catalog.get("nope")
