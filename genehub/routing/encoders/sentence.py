@@ -42,9 +42,13 @@ def _weights_digest(model_dir: str) -> str:
 def _load_sentence_model(model_dir: str) -> Any:
     from sentence_transformers import SentenceTransformer
 
-    # Local files only, safetensors only, no remote code: a model folder is data, not a program.
-    return SentenceTransformer(model_dir, device="cpu", local_files_only=True, trust_remote_code=False,
-                               model_kwargs={"use_safetensors": True})
+    from ..._quiet import quiet_loading
+
+    # Local files only, safetensors only, no remote code: a model folder is data, not a program. No
+    # "Loading weights" bar: a command that routes prints its own lines only.
+    with quiet_loading():
+        return SentenceTransformer(model_dir, device="cpu", local_files_only=True, trust_remote_code=False,
+                                   model_kwargs={"use_safetensors": True})
 
 
 def minilm_dir() -> Path:
