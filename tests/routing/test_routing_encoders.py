@@ -99,11 +99,14 @@ OTHER_GENERAL = ["Tell me a fun fact about octopuses.", "Give me a recipe for pa
 
 @pytest.fixture(scope="module")
 def real_host():
-    """The real preset's host (SmolLM2-135M-Instruct) folder. The lead points GENEHUB_REAL_HOST at the
-    imported preset; without it the test is skipped."""
-    path = Path(os.environ.get("GENEHUB_REAL_HOST", "/tmp/real/smollm2"))
+    """The real preset's host (SmolLM2-135M-Instruct) folder: GENEHUB_REAL_HOST, else the imported one
+    (`genehub hosts import smollm2-135m-instruct`); the test is skipped without either."""
+    from genehub.importing import imported_hosts
+
+    found = [h.path for h in imported_hosts() if h.name == "smollm2-135m-instruct"]
+    path = Path(os.environ.get("GENEHUB_REAL_HOST") or (found[-1] if found else "/nonexistent"))
     if not (path / "config.json").is_file():
-        pytest.skip("no real host (set GENEHUB_REAL_HOST to the SmolLM2-135M-Instruct folder)")
+        pytest.skip("no real host (import it, or set GENEHUB_REAL_HOST to the SmolLM2-135M-Instruct folder)")
     from genehub.hosts import describe_host, load_host
 
     model, tokenizer = load_host(path)
@@ -118,11 +121,15 @@ def test_real_host_routes_heldout_phrasings_from_cards_alone(real_host, tmp_path
     from genehub.routing.prototype_router import PrototypeRouter
     from genehub.routing.prototypes import build_routing
 
+    from genehub.routing.encoders import make_encoder
+
     path, model, tokenizer, info = real_host
     lora = tiny_lora(path)
     host_enc = HostEncoder(model, tokenizer, host=info, layer=12, pooling="mean", span="user").centered(GENERAL)
     results = {}
-    for label, encoder in (("minilm", minilm), ("concat", ConcatEncoder([minilm, host_enc]))):
+    for label, encoder in (("minilm", minilm), ("concat", ConcatEncoder([minilm, host_enc])),
+                           ("default", make_encoder("default", general=GENERAL, model=model, tokenizer=tokenizer,
+                                                    host=info))):
         genes = []
         for skill, templates in SEEN.items():
             rows = [{"prompt": t.format(f), "answer": ""} for t in templates for f in FILL[skill]]
