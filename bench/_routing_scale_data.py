@@ -1,103 +1,98 @@
 """Data and cached encodings for ``bench_routing_scale.py``.
 
-The prompt sets (per skill: up to 64 prompts of the seen phrasings, which is what a gene's
-``examples.jsonl`` holds, and prompts of the held-out phrasings; general chat prompts split by family
-into a calibration part and a test part) are drawn once, deterministically, and every encoder encodes
-each set once; the encodings are cached in ``--cache`` (safetensors), keyed by the data's digest.
+The prompt sets come from the zoo's language skills and general prompts (:mod:`genehub.zoo.language`,
+:mod:`genehub.zoo.general`), drawn once and deterministically, as user messages:
 
-The host is read in one pass per batch with ``output_hidden_states``, which gives every layer at once:
-per layer, four poolings of the chat-formatted prompt (mean over all tokens, mean over the user
-message's tokens, mean over the user message and what follows it, the last token).
+* ``train``: per skill, the first 64 distinct prompts of the skill's train split (seen phrasings): what
+  the gene's ``examples.jsonl`` holds (the bench's genes are written with these rows);
+* ``dev``: per skill, 30 prompts of the held-out phrasings drawn with their own seed: every choice of the
+  bench (encoder, layer, pooling, text mode, weights, margin) is made on these;
+* ``test``: per skill, the held-out rows of the skill's test split (the rows the skill LoRA's
+  ``metrics.json`` and the composed accuracy are measured on): fresh instances for the tables;
+* ``general_calibration`` / ``general_test``: distinct general chat prompts of the zoo's calibration
+  families (thresholds, background, the trained head's "none") and of its test families (false activation).
+
+Every encoder encodes each prompt once; encodings are cached in ``--cache`` (safetensors chunks keyed
+by prompt). The host is read in one pass per batch with ``output_hidden_states`` up to the last layer
+scanned (the blocks above it are dropped for the scan), pooled several ways per layer.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import random
-import sys
 import time
-from pathlib import Path
-from types import ModuleType
-from typing import Any
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import torch
 
 TRAIN_PER_SKILL = 64       # examples.jsonl holds up to 64 train prompts per gene
-TEST_PER_SKILL = 30        # prompts of the held-out phrasings, per skill
-#: general families whose prompts calibrate the thresholds (and are the trained head's "none");
-#: the others are only used to measure false activation.
-CALIBRATION_FAMILIES = ("explain", "greeting", "poem", "how_to", "travel", "person")
-TEST_FAMILIES = ("animal_fact", "recipe", "opinion", "story", "chat")
-LAYERS = (2, 4, 8, 12, 16, 20, 24, 30)
-POOLINGS = ("mean_all", "mean_user", "mean_tail", "last")
+DEV_PER_SKILL = 30         # prompts of the held-out phrasings per skill, for choosing
+N_TEST = 128               # the skill LoRAs' test split (half of it in held-out phrasings)
+N_TRAIN = 2048             # the skill LoRAs' train split (its first rows are the genes' examples)
+#: layers the host is scanned at: all at or below the first block the skill LoRAs adapt (block 15), so a
+#: composition can read them inside its forward pass.
+LAYERS = (8, 10, 12, 14, 15)
+#: poolings of the chat-formatted prompt: the user message's tokens, those tokens without the slots
+#: (:func:`genehub.routing.slots.slot_spans`), the last token.
+POOLINGS = ("mean_user", "mean_instr", "last")
 
 
-def load_module(path: str | Path, name: str) -> ModuleType:
-    """Import a Python file by path (the prototype skill and general-prompt modules are not packaged yet)."""
-    path = Path(path)
-    sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def user_text(row: dict[str, Any]) -> str:
+    return str(row["messages"][-1]["content"])
 
 
-def _unique(draw: Any, n: int, tries: int = 4000) -> list[dict[str, Any]]:
+def _unique(rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     seen: dict[str, dict[str, Any]] = {}
-    for _ in range(tries):
-        row = draw()
-        seen.setdefault(row["prompt"], row)
+    for row in rows:
+        seen.setdefault(user_text(row), row)
         if len(seen) >= n:
             break
     return list(seen.values())
 
 
-def build_data(skills_mod: ModuleType, general_mod: ModuleType, *, seed: int = 0, test_seed: int = 0) -> dict[str, Any]:
-    """The benchmark's prompt sets (deterministic for the seeds; ``test_seed`` draws other held-out prompts)."""
+def build_data(*, dev_seed: int = 0) -> dict[str, Any]:
+    """The benchmark's prompt sets (user messages) and the skills' test rows (chat rows, for composed accuracy)."""
+    from genehub.zoo import general, language
+
     train: dict[str, list[str]] = {}
+    dev: dict[str, list[str]] = {}
     test: dict[str, list[str]] = {}
-    for i, (name, skill) in enumerate(sorted(skills_mod.SKILLS.items())):
-        rng = random.Random(seed * 1000 + i)
-        train[name] = [r["prompt"] for r in _unique(lambda: skills_mod.example(skill, rng), TRAIN_PER_SKILL)]
-        rng = random.Random(seed * 1000 + 500 + i + 100_000 * test_seed)
-        test[name] = [r["prompt"] for r in _unique(lambda: skills_mod.example(skill, rng, heldout=True), TEST_PER_SKILL)]
-    fams = set(general_mod.FAMILIES)
-    assert set(CALIBRATION_FAMILIES) | set(TEST_FAMILIES) == fams and not set(CALIBRATION_FAMILIES) & set(TEST_FAMILIES)
+    test_all: dict[str, list[str]] = {}
+    test_rows: dict[str, list[dict[str, Any]]] = {}
+    for i, name in enumerate(sorted(language.SKILLS)):
+        skill = language.SKILLS[name]
+        splits = language.skill_splits(name, n_train=N_TRAIN, n_validation=1, n_test=N_TEST)
+        train[name] = [user_text(r) for r in _unique([r for r in splits["train"]], TRAIN_PER_SKILL)]
+        test_rows[name] = list(splits["test"])
+        test[name] = sorted({user_text(r) for r in splits["test"] if r["heldout"]})
+        test_all[name] = [user_text(r) for r in splits["test"]]
+        rng = random.Random(10_000 * (dev_seed + 1) + i)
+        dev[name] = [user_text(r) for r in _unique([skill.example(rng, heldout=True) for _ in range(2000)], DEV_PER_SKILL)]
 
-    def general(families: tuple[str, ...], s: int) -> list[str]:
-        rows = general_mod.general_prompts(4000, families=families, seed=s)
-        return sorted({r["prompt"] for r in rows})
+    def prompts(families: tuple[str, ...], seed: int) -> list[str]:
+        return sorted({user_text(r) for r in general.general_prompts(4000, families=families, seed=seed)})
 
-    data = {"train": train, "test": test, "general_calibration": general(CALIBRATION_FAMILIES, seed + 1),
-            "general_test": general(TEST_FAMILIES, seed + 2)}
+    data = {"train": train, "dev": dev, "test": test,
+            "general_calibration": prompts(general.CALIBRATION_FAMILIES, 1),
+            "general_test": prompts(general.TEST_FAMILIES, 2),
+            "families": {"calibration": list(general.CALIBRATION_FAMILIES), "test": list(general.TEST_FAMILIES)}}
     data["digest"] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    data["test_rows"], data["test_all"] = test_rows, test_all
     return data
 
 
 def all_prompts(data: dict[str, Any]) -> list[str]:
-    out: list[str] = []
-    for name in sorted(data["train"]):
-        out += data["train"][name]
-    for name in sorted(data["test"]):
-        out += data["test"][name]
-    out += data["general_calibration"] + data["general_test"]
-    return sorted(set(out))
-
-
-def chat_format(tokenizer: Any, prompts: list[str]) -> tuple[list[str], list[tuple[int, int]]]:
-    """The chat-formatted texts and the character span of the user message inside each."""
-    texts, spans = [], []
-    for p in prompts:
-        text = tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-        start = text.rindex(p)
-        texts.append(text)
-        spans.append((start, start + len(p)))
-    return texts, spans
+    out: set[str] = set()
+    for part in ("train", "dev", "test", "test_all"):
+        for prompts in data[part].values():
+            out.update(prompts)
+    out.update(data["general_calibration"])
+    out.update(data["general_test"])
+    return sorted(out)
 
 
 @torch.no_grad()
@@ -106,37 +101,43 @@ def host_scan(model_dir: str | Path, prompts: list[str], *, layers: tuple[int, .
     """``{f"L{layer}/{pooling}": (n, hidden)}`` for every layer and pooling, in one pass per batch."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from genehub.routing.encoders import chat_texts
+    from genehub.routing.slots import slot_spans
+
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    body = model.model  # hidden states only: the LM head is not needed
-    texts, spans = chat_format(tokenizer, prompts)
+    body = model.model
+    body.layers = body.layers[:max(layers)]  # hidden states only, up to the last layer scanned
+    texts = chat_texts(tokenizer, prompts, "chat")
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = {f"L{layer}/{p}": torch.zeros(len(prompts), model.config.hidden_size) for layer in layers for p in POOLINGS}
     start = time.perf_counter()
     for b in range(0, len(order), batch_size):
         idx = order[b:b + batch_size]
         enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, return_offsets_mapping=True)
-        mask = enc["attention_mask"]
-        offsets = enc["offset_mapping"]
-        user = torch.zeros_like(mask)
-        tail = torch.zeros_like(mask)
+        mask, offsets = enc["attention_mask"], enc["offset_mapping"]
+        user, instr = torch.zeros_like(mask), torch.zeros_like(mask)
         for r, i in enumerate(idx):
-            s, e = spans[i]
-            tok_start, tok_end = offsets[r, :, 0], offsets[r, :, 1]
+            s = texts[i].rindex(prompts[i])
+            e = s + len(prompts[i])
+            lo, hi = offsets[r, :, 0], offsets[r, :, 1]
             real = mask[r].bool()
-            user[r] = (real & (tok_end > s) & (tok_start < e)).long()
-            tail[r] = (real & (tok_end > s)).long()
+            user[r] = (real & (hi > s) & (lo < e)).long()
+            keep = user[r].bool()
+            for a, z in slot_spans(prompts[i]):
+                keep &= ~((hi > s + a) & (lo < s + z))
+            instr[r] = keep.long() if keep.any() else user[r]
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         hs = body(input_ids=enc["input_ids"], attention_mask=mask, position_ids=position_ids,
                   output_hidden_states=True, use_cache=False).hidden_states
         last_idx = (torch.arange(mask.shape[1]).expand_as(mask) * mask).argmax(1)
         for layer in layers:
             h = hs[layer].float()
-            for name, m in (("mean_all", mask), ("mean_user", user), ("mean_tail", tail)):
+            for name, m in (("mean_user", user), ("mean_instr", instr)):
                 mf = m.unsqueeze(-1).float()
                 out[f"L{layer}/{name}"][idx] = (h * mf).sum(1) / mf.sum(1).clamp(min=1)
             out[f"L{layer}/last"][idx] = h[torch.arange(len(idx)), last_idx]
-        if (b // batch_size) % 10 == 0:
+        if (b // batch_size) % 20 == 0:
             log(f"  host scan {b + len(idx)}/{len(order)} prompts, {time.perf_counter() - start:.0f} s")
     return out
 
@@ -165,3 +166,27 @@ def encode_cached(store: Path, prompts: list[str], make: Callable[[list[str]], d
         rows.update({p: (n, r) for r, p in enumerate(missing)})
     keys = list(chunks[0])
     return {k: torch.stack([chunks[rows[p][0]][k][rows[p][1]] for p in prompts]) for k in keys}
+
+
+@torch.no_grad()
+def head_scan(model_dir: str | Path, prompts: list[str], *, layer: int, batch_size: int = 32,
+              log: Any = print) -> dict[str, torch.Tensor]:
+    """Today's trained head's features: :func:`genehub.routing.host_features` at ``layer`` (the last token)
+    of each prompt formatted in the host's chat template, as :meth:`genehub.routing.Router.train` reads
+    the genes' (formatted) examples."""
+    from genehub.hosts import load_host
+    from genehub.routing import host_features
+    from genehub.routing.encoders import chat_texts
+
+    model, tokenizer = load_host(model_dir)
+    texts = chat_texts(tokenizer, prompts, "chat")
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = torch.zeros(len(prompts), model.config.hidden_size)
+    start = time.perf_counter()
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]
+        out[idx] = host_features(model, tokenizer, [texts[i] for i in idx], layer=layer, pooling="last",
+                                 batch_size=batch_size)
+        if (b // batch_size) % 20 == 0:
+            log(f"  head features {b + len(idx)}/{len(order)} prompts, {time.perf_counter() - start:.0f} s")
+    return {f"L{layer}/last": out}

@@ -1,30 +1,29 @@
-"""Benchmark: routing that scales to dozens of genes, with nothing to retrain when one is added.
+"""Benchmark: routing that scales to dozens of genes, on the real preset (issue 18), in one run.
 
-On the real host (SmolLM2-135M-Instruct) and 34 prototype natural-language skills, side by side in
-one run, with 2 / 4 / 8 / 16 / 24 / 32 of the skills (genes) drawn at random several times:
+SmolLM2-135M-Instruct and the zoo's 34 language skills (:mod:`genehub.zoo.language`); general chat prompts
+of the zoo's calibration families center the encoders, calibrate each gene's threshold and are the
+router's background, those of its test families measure false activation (:mod:`genehub.zoo.general`).
+Side by side, with 2 / 4 / 8 / 16 / 24 / 32 genes drawn at random several times:
 
-* routing accuracy on the skills' **held-out phrasings** (no prototype, threshold or head saw them),
-  mean and worst over the draws; "closed" ignores the thresholds (nearest gene always), "routed" is
-  what the router does (a prompt routed to none counts as a miss);
-* **false activation** on general chat prompts of families the calibration never saw (the share of
-  them routed to some gene);
-* methods: nearest prototype with K = 1 (LoraRetriever's mean embedding) and K > 1 (k-means), on the
-  host's own hidden states (layers and poolings scanned), all-MiniLM-L6-v2, and both concatenated;
-  calibrated thresholds (conformal) for "none"; today's trained linear head on the same features;
-* the latency of the router's encoder against a 16-token ``generate`` of the host at batch 32 (CPU),
-  interleaved, and the time to add / remove a gene from a live router.
+* routing accuracy on the skills' held-out phrasings (fresh instances: the held-out rows of the skill
+  LoRAs' test split; every choice was made on other instances of the same phrasings, ``dev``), and
+  false activation on the general test families; what each step of the default router adds;
+* composed accuracy per skill against oracle routing, with the trained skill LoRAs wrapped as genes
+  (teacher-forced exact match on the rendered test rows), for the skills whose LoRA is trained;
+* a gene the router never saw, added to a live composition from its card alone;
+* latency against the bare host at batch 1 / 8 / 32 (forward and 16-token generation with the KV cache,
+  and the router's share of a 16-token generation), interleaved and repeated;
+* against today's trained head (and the same head over the default's features), LoraRetriever-style
+  mean embedding, Arrow, oracle routing and, with ``--xlora-steps N``, X-LoRA;
+* the targets of issue 18, each with its measured figure and whether it is met.
 
-Prototypes are built from each skill's 64 prompts of its seen phrasings (what a gene's
-``examples.jsonl`` holds); thresholds are calibrated on the general families in
-``_routing_scale_data.CALIBRATION_FAMILIES``; false activation is measured on ``TEST_FAMILIES``.
-Every prompt set is encoded once per encoder and cached (``--cache``).
+    OMP_NUM_THREADS=1 python bench/bench_routing_scale.py --out bench/results/routing-scale
 
-    python bench/bench_routing_scale.py --host /tmp/real/smollm2 --skills /tmp/real/nlskills.py \\
-        --general /tmp/real/general.py --cache /tmp/route-cache --out bench/results/routing-scale
+About 16 minutes on one core with the encodings cached, about 20 without (``--max-genes 3 --draws 1
+--skip-latency`` for a quick check).
 
-Writes ``OUT/routing-scale.md`` (tables, command, machine, load) and ``OUT/routing-scale.json``;
-``--latency-only`` repeats the latency section alone (``OUT/routing-scale-latency.md``) when the load is low.
-Arrow, X-LoRA and composed accuracy need trained genes and come with the composition (phase 2).
+Writes ``OUT/routing-scale.md`` and ``OUT/routing-scale.json``. Encodings are cached in ``--cache``, the
+genes in ``--genes``; only skill LoRAs already trained are used (the bench never starts a training).
 """
 
 from __future__ import annotations
@@ -33,11 +32,10 @@ import argparse
 import json
 import os
 import platform
-import random
+import shutil
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,449 +45,584 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+import _routing_methods as M  # noqa: E402
+import _routing_real as R  # noqa: E402
 import _routing_scale_data as D  # noqa: E402
 
+from genehub._tables import markdown_table  # noqa: E402
 from genehub.routing.encoders import concat_vectors, normalise  # noqa: E402
-from genehub.routing.prototype_router import PrototypeRouter  # noqa: E402
-from genehub.routing.prototypes import GenePrototypes, kmeans_prototypes  # noqa: E402
+from genehub.routing.slots import mask_slots  # noqa: E402
 
-SIZES = (2, 4, 8, 16, 24, 32)
 TARGETS = {16: 0.97, 32: 0.93}
 FAR_TARGET = 0.01
-
-
-# ------------------------------------------------------------------------------------------- data
-class Space:
-    """One encoder's vectors for every prompt of the benchmark, looked up by prompt set."""
-
-    def __init__(self, name: str, spec: dict[str, Any], vectors: torch.Tensor, index: dict[str, int], data: dict[str, Any]):
-        self.name, self.spec = name, spec
-        self.vectors = normalise(vectors)
-        self.index, self.data = index, data
-        self._memo: dict[Any, Any] = {}
-
-    def of(self, prompts: Sequence[str]) -> torch.Tensor:
-        return self.vectors[[self.index[p] for p in prompts]]
-
-    def train(self, skill: str) -> torch.Tensor:
-        return self.of(self.data["train"][skill])
-
-    def test(self, skill: str) -> torch.Tensor:
-        return self.of(self.data["test"][skill])
-
-    @property
-    def calibration(self) -> torch.Tensor:
-        return self.of(self.data["general_calibration"])
-
-    @property
-    def general_test(self) -> torch.Tensor:
-        return self.of(self.data["general_test"])
-
-    def gene(self, skill: str, k: int | str, alpha: float) -> GenePrototypes:
-        """The skill's gene prototypes (k-means K, or every example for ``"all"``), calibrated at ``alpha``."""
-        key = (skill, k, alpha)
-        if key not in self._memo:
-            train = self.train(skill)
-            protos = kmeans_prototypes(train, len(train) if k == "all" else int(k), seed=0)
-            self._memo[key] = GenePrototypes.from_vectors(
-                skill, self.spec, protos, examples=self.data["train"][skill], general=self.data["general_calibration"],
-                general_vectors=self.calibration, target_rate=alpha, clustering={"method": "kmeans", "k": k, "seed": 0})
-        return self._memo[key]
-
-
-def draws(skills: list[str], n: int, count: int, seed: int = 0) -> list[list[str]]:
-    rng = random.Random(seed * 100 + n)
-    return [sorted(rng.sample(skills, n)) for _ in range(count)]
-
-
-# ------------------------------------------------------------------------------------------- methods
-def prototype_eval(space: Space, genes: list[str], *, k: int | str, alpha: float, background: bool = True,
-                   margin: float = 0.05) -> dict[str, float]:
-    """Held-out accuracy (closed: nearest gene; routed: what the router decides, none included) and
-    false activation on the test families of nearest-prototype routing."""
-    router = PrototypeRouter(None, [space.gene(s, k, alpha) for s in genes],
-                             background=space.calibration if background else None, background_margin=margin)
-    x = torch.cat([space.test(s) for s in genes])
-    y = torch.cat([torch.full((len(space.data["test"][s]),), i) for i, s in enumerate(genes)])
-    closed = (router.similarities(x).argmax(1) == y).float().mean()
-    routed = (router.choose(x) == y).float().mean()
-    general = space.general_test
-    per_gene = router.eligible(general).float().mean(0)
-    return {"closed": float(closed), "routed": float(routed), "far": float((router.choose(general) >= 0).float().mean()),
-            "far_gene_max": float(per_gene.max()), "protos": int(sum(len(space.gene(s, k, alpha).prototypes) for s in genes))}
-
-
-def head_eval(space: Space, genes: list[str], *, threshold: float = 0.5, seed: int = 0) -> dict[str, float]:
-    """Today's trained head (genehub.routing.router's linear head, balanced classes, standardised
-    features) fit on the same features: genes' examples + the calibration families as "none"."""
-    from genehub.routing.router import _fit_head
-
-    xs = [space.train(s) for s in genes] + [space.calibration]
-    x = torch.cat(xs)
-    y = torch.cat([torch.full((len(v),), i) for i, v in enumerate(xs)])
-    mean, std = x.mean(0), x.std(0).clamp(min=1e-4)
-    w, b = _fit_head((x - mean) / std, y, len(genes) + 1, steps=300, lr=0.05, weight_decay=1e-2, seed=seed)
-
-    def predict(v: torch.Tensor, closed: bool = False) -> torch.Tensor:
-        p = torch.softmax(((v - mean) / std) @ w.T + b, dim=1)
-        if closed:
-            return p[:, :-1].argmax(1)
-        top, idx = p.max(1)
-        idx[(top < threshold) | (idx == len(genes))] = -1
-        return idx
-
-    xt = torch.cat([space.test(s) for s in genes])
-    yt = torch.cat([torch.full((len(space.data["test"][s]),), i) for i, s in enumerate(genes)])
-    return {"closed": float((predict(xt, True) == yt).float().mean()), "routed": float((predict(xt) == yt).float().mean()),
-            "far": float((predict(space.general_test) >= 0).float().mean()), "far_gene_max": float("nan"), "protos": 0}
-
-
-def summarise(rows: list[dict[str, float]]) -> dict[str, float]:
-    out = {}
-    for key in ("closed", "routed"):
-        vals = [r[key] for r in rows]
-        out[f"{key}_mean"], out[f"{key}_worst"] = statistics.mean(vals), min(vals)
-    fars = [r["far"] for r in rows]
-    out["far_mean"], out["far_worst"] = statistics.mean(fars), max(fars)
-    out["far_gene_max"] = max(r["far_gene_max"] for r in rows)
-    return out
-
-
-def scaling(method: Callable[[list[str]], dict[str, float]], skills: list[str], sizes: Sequence[int], n_draws: int) -> dict[int, dict[str, float]]:
-    return {n: summarise([method(g) for g in draws(skills, n, n_draws)]) for n in sizes}
-
-
-# ------------------------------------------------------------------------------------------- tables
-def pct(x: float) -> str:
-    return "-" if x != x else f"{100 * x:.1f}"
+DEFAULT = "default: MiniLM (slots) + host L12 (instruction tokens), centered"
+FRONT = "MiniLM alone (slots, centered): the vLLM front"
+HOST = "host L12 instruction tokens, centered"
 
 
 def table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+    return markdown_table([dict(zip(header, map(str, row))) for row in rows], header).rstrip("\n")
 
 
-# ------------------------------------------------------------------------------------------- latency
-def interleaved(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
-    """Seconds per call of each function, the functions interleaved in every round (start rotated), so
-    load from other processes hits every row alike."""
-    for fn in fns.values():
-        fn()  # warm-up
-    names = list(fns)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            start = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
+def pct(x: float | None) -> str:
+    return "-" if x is None or x != x else f"{100 * x:.1f}"
 
 
-def router_latency(model: Any, tokenizer: Any, prompts: list[str], encoders: dict[str, Any], *, rounds: int,
-                   new_tokens: int = 16) -> dict[str, Any]:
-    """Each encoder's time on ``prompts`` (one batch) against a ``new_tokens``-token greedy generation of the
-    host on the same batch (chat-formatted), interleaved; ratios are medians over rounds of the per-round ratio."""
-    from genehub.routing.encoders import chat_texts
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
-    texts = chat_texts(tokenizer, prompts, "chat")
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    batch = tokenizer(texts, return_tensors="pt", padding=True)
-    tokenizer.padding_side = side
 
-    def generate() -> None:
-        with torch.no_grad():
-            out = model.generate(**batch, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
-        assert out.shape[1] == batch["input_ids"].shape[1] + new_tokens
+# ------------------------------------------------------------------------------------------------ vectors
+def encode_all(data: dict[str, Any], cache: Path, host: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """Every prompt's vectors: MiniLM on the prompt and on its slots masked, the host's pooled states at the
+    layers a composition can read in its pass, and today's head's features (layer 22, last token)."""
+    from genehub.routing.encoders import SentenceEncoder
 
-    fns = {"generate": generate, **{name: (lambda e=enc: e.encode(prompts)) for name, enc in encoders.items()}}
-    times = interleaved(fns, rounds)
-    gen = times["generate"]
-    out: dict[str, Any] = {"batch": len(prompts), "new_tokens": new_tokens, "rounds": rounds,
-                           "generate_s": statistics.median(gen), "prompt_tokens": int(batch["input_ids"].shape[1])}
-    for name in encoders:
-        ratios = [t / g for t, g in zip(times[name], gen)]
-        out[name] = {"median_s": statistics.median(times[name]), "ratio": statistics.median(ratios),
-                     "ratio_min": min(ratios), "ratio_max": max(ratios)}
+    prompts = D.all_prompts(data)
+    masked = {p: mask_slots(p) for p in prompts}
+    minilm = SentenceEncoder.minilm(batch_size=32)
+    m = D.encode_cached(cache / "minilm", sorted(set(prompts) | set(masked.values())),
+                        lambda ps: {"minilm": minilm.encode(ps)}, log=log)["minilm"]
+    m_of = dict(zip(sorted(set(prompts) | set(masked.values())), m))
+    h = D.encode_cached(cache / "host", prompts, lambda ps: D.host_scan(host, ps, log=log), log=log)
+    head = D.encode_cached(cache / "head-L22", prompts, lambda ps: D.head_scan(host, ps, layer=22, log=log), log=log)
+    out = {"minilm raw": {p: m_of[p] for p in prompts}, "minilm slots": {p: m_of[masked[p]] for p in prompts},
+           "head L22": dict(zip(prompts, head["L22/last"]))}
+    for key, x in h.items():
+        out[f"host {key}"] = dict(zip(prompts, x))
     return out
 
 
-def hot_swap_ms(space: "Space", skills: list[str], *, n: int = 32, repeats: int = 50) -> dict[str, float]:
-    """Milliseconds to add one gene to (and remove it from) a router that holds ``n - 1`` others, each
-    gene read from its prototypes as a card gives them (no training), median over ``repeats``."""
-    base, extra = skills[: n - 1], skills[n - 1]
-    router = PrototypeRouter(None, [space.gene(s, 1, 0.01) for s in base], background=space.calibration)
-    add, remove = [], []
-    gene = space.gene(extra, 1, 0.01)
-    for _ in range(repeats):
-        start = time.perf_counter()
-        router.add(gene)
-        add.append(1000 * (time.perf_counter() - start))
-        start = time.perf_counter()
-        router.remove(extra)
-        remove.append(1000 * (time.perf_counter() - start))
-    return {"add_ms": statistics.median(add), "remove_ms": statistics.median(remove), "genes": n}
+def centered(vectors: dict[str, torch.Tensor], data: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Normalised, minus the calibration prompts' mean (what an encoder's center does), not renormalised."""
+    unit = {p: normalise(v[None])[0] for p, v in vectors.items()}
+    center = torch.stack([unit[p] for p in data["general_calibration"]]).mean(0)
+    return {p: v - center for p, v in unit.items()}
 
 
-# ------------------------------------------------------------------------------------------- run
-def per_gene(space: Space, skills: list[str], *, alpha: float) -> list[list[Any]]:
-    """Each gene's threshold, its calibration rate, its own false activation on the test families (its
-    threshold alone) and the share of its held-out prompts above its threshold."""
+def centered_raw(vectors: dict[str, torch.Tensor], data: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Minus the calibration prompts' mean of the raw vectors (the host encoder's center)."""
+    center = torch.stack([vectors[p] for p in data["general_calibration"]]).mean(0)
+    return {p: v - center for p, v in vectors.items()}
+
+
+def concat(*parts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    keys = list(parts[0])
+    stacked = concat_vectors([torch.stack([p[k] for k in keys]) for p in parts])
+    return dict(zip(keys, stacked))
+
+
+def spaces_of(vec: dict[str, dict[str, torch.Tensor]], data: dict[str, Any]) -> dict[str, M.Space]:
+    minilm_slots_c = centered(vec["minilm slots"], data)
+    host = {layer: centered_raw(vec[f"host L{layer}/mean_instr"], data) for layer in D.LAYERS}
+    user12 = centered_raw(vec["host L12/mean_user"], data)
+    named = {
+        DEFAULT: concat(minilm_slots_c, host[12]),
+        FRONT: minilm_slots_c,
+        "MiniLM raw": vec["minilm raw"],
+        "MiniLM slots": vec["minilm slots"],
+        "host L12 user, centered": user12,
+        "host L12 instruction tokens, centered": host[12],
+        "MiniLM raw + host L12 user (phase 1's best)": concat(vec["minilm raw"], user12),
+        "MiniLM slots + host L12 user": concat(vec["minilm slots"], user12),
+        "MiniLM slots centered + host L12 user": concat(minilm_slots_c, user12),
+        "head L22 (last token of the formatted prompt)": vec["head L22"],
+    }
+    for layer in D.LAYERS:
+        named[f"MiniLM slots centered + host L{layer} instruction tokens"] = concat(minilm_slots_c, host[layer])
+    return {name: M.Space(name, v, data) for name, v in named.items()}
+
+
+def encoder_check(spaces: dict[str, M.Space], data: dict[str, Any], model: Any, tokenizer: Any, info: Any) -> dict[str, float]:
+    """The cached vectors against the library's encoders (``make_encoder``) on a few prompts."""
+    from genehub.routing.encoders import make_encoder
+
+    sample = data["test"][sorted(data["test"])[0]][:6] + data["test"]["initials"][:4] + data["general_test"][:6]
+    out = {}
+    for recipe, name in (("default", DEFAULT), ("minilm", FRONT)):
+        encoder = make_encoder(recipe, general=data["general_calibration"], model=model, tokenizer=tokenizer, host=info)
+        out[recipe] = float((encoder.encode(sample) - spaces[name].of(sample)).abs().max())
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ sections
+def steps_table(spaces: dict[str, M.Space], skills: list[str], draws: int) -> list[list[Any]]:
+    """What each step of the default router adds: dev (where it was chosen) and test, 16 and 32 genes."""
     rows = []
-    for s in skills:
-        g = space.gene(s, 1, alpha)
-        far = float((similarity_to(space.general_test, g) > g.threshold).float().mean())
-        recall = float((similarity_to(space.test(s), g) > g.threshold).float().mean())
-        rows.append([s, f"{g.threshold:.3f}", pct(g.block["calibration"]["rate"]), pct(far), pct(recall)])
+    for name in ("MiniLM raw", "MiniLM slots", FRONT, "host L12 user, centered", "host L12 instruction tokens, centered",
+                 "MiniLM raw + host L12 user (phase 1's best)", "MiniLM slots + host L12 user",
+                 "MiniLM slots centered + host L12 user", DEFAULT):
+        cells = [name]
+        for split in ("dev", "test"):
+            r = M.scaling(lambda g: M.prototype_eval(spaces[name], g, split=split), skills, (16, 32), draws)
+            cells += [pct(r[16]["routed_mean"]), pct(r[32]["routed_mean"])]
+        cells.append(pct(max(v["far_worst"] for v in r.values())))
+        rows.append(cells)
     return rows
 
 
-def similarity_to(x: torch.Tensor, gene: GenePrototypes) -> torch.Tensor:
-    return (normalise(x) @ gene.prototypes.T).max(dim=1).values
+def layers_table(spaces: dict[str, M.Space], skills: list[str], draws: int) -> list[list[Any]]:
+    rows = []
+    for layer in D.LAYERS:
+        name = f"MiniLM slots centered + host L{layer} instruction tokens"
+        r = M.scaling(lambda g: M.prototype_eval(spaces[name], g, split="dev"), skills, (16, 32), draws)
+        rows.append([layer, pct(r[16]["routed_mean"]), pct(r[32]["routed_mean"]), pct(r[32]["far_mean"])])
+    return rows
 
 
-def scaling_rows(label: str, res: dict[int, dict[str, float]], *, routed: bool = True) -> list[list[Any]]:
-    return [[label, n, f"{pct(r['closed_mean'])} / {pct(r['closed_worst'])}",
-             f"{pct(r['routed_mean'])} / {pct(r['routed_worst'])}" if routed else "-",
-             f"{pct(r['far_mean'])} / {pct(r['far_worst'])}" if routed else "-"] for n, r in res.items()]
+def margin_table(spaces: dict[str, M.Space], skills: list[str], draws: int) -> list[list[Any]]:
+    rows = []
+    for name in (DEFAULT, FRONT):
+        for margin in (None, 0.0, 0.02, 0.05, 0.1):
+            r = M.scaling(lambda g: M.prototype_eval(spaces[name], g, split="dev", background=margin is not None,
+                                                     margin=margin or 0.0), skills, (16, 32), draws)
+            rows.append([name, "-" if margin is None else f"{margin:.2f}", pct(r[16]["routed_mean"]),
+                         pct(r[32]["routed_mean"]), pct(max(v["far_worst"] for v in r.values()))])
+    return rows
 
 
+def scaling_methods(spaces: dict[str, M.Space]) -> dict[str, Any]:
+    head = spaces["head L22 (last token of the formatted prompt)"]
+    return {
+        DEFAULT: lambda g: M.prototype_eval(spaces[DEFAULT], g),
+        FRONT: lambda g: M.prototype_eval(spaces[FRONT], g),
+        HOST: lambda g: M.prototype_eval(spaces[HOST], g),
+        "phase 1's default: MiniLM raw, thresholds + background": lambda g: M.prototype_eval(spaces["MiniLM raw"], g),
+        "LoraRetriever mean embedding (MiniLM raw, K=1, closed)": lambda g: M.prototype_eval(spaces["MiniLM raw"], g),
+        "today's trained head (host L22, last token)": lambda g: M.head_eval(head, g),
+        "trained head on the default's vectors": lambda g: M.head_eval(spaces[DEFAULT], g),
+    }
+
+
+def decider(name: str, spaces: dict[str, M.Space]) -> Any:
+    """``decide(genes, prompts) -> [gene index or -1]`` for composed accuracy."""
+    if name.startswith("today's trained head"):
+        space = spaces["head L22 (last token of the formatted prompt)"]
+        heads: dict[tuple[str, ...], M.Head] = {}
+
+        def decide(genes: list[str], prompts: list[str]) -> list[int]:
+            head = heads.setdefault(tuple(genes), M.Head(space, genes))
+            return head.choose(space.of(prompts)).tolist()
+        return decide
+    if name.startswith("LoraRetriever"):
+        space = spaces["MiniLM raw"]
+        return lambda genes, prompts: space.router(genes).similarities(space.of(prompts)).argmax(1).tolist()
+    space = spaces[{DEFAULT: DEFAULT, FRONT: FRONT}[name]]
+    return lambda genes, prompts: space.router(genes).choose(space.of(prompts)).tolist()
+
+
+# ------------------------------------------------------------------------------------------------ run
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--host", required=True, help="the real host's folder (SmolLM2-135M-Instruct)")
-    ap.add_argument("--skills", required=True, help="the prototype skills module (nlskills.py)")
-    ap.add_argument("--general", required=True, help="the general prompts module (general.py)")
-    ap.add_argument("--cache", default="/tmp/route-cache", help="encodings cache folder")
+    ap.add_argument("--cache", default="/tmp/genehub-bench/routing-scale-cache", help="encodings cache folder")
+    ap.add_argument("--genes", default="/tmp/genehub-bench/routing-scale-genes", help="where the bench's genes go")
     ap.add_argument("--out", default=str(HERE / "results" / "routing-scale"))
     ap.add_argument("--draws", type=int, default=5, help="random draws of skills per size")
-    ap.add_argument("--test-seed", type=int, default=1, help="held-out prompt instances (0 was used to choose)")
-    ap.add_argument("--rounds", type=int, default=5, help="latency rounds")
+    ap.add_argument("--rounds", default="1:5,8:3,32:3", help="latency rounds per batch size")
     ap.add_argument("--skip-latency", action="store_true")
-    ap.add_argument("--latency-only", action="store_true", help="only the latency section (to repeat it when the load is low)")
+    ap.add_argument("--xlora-steps", type=int, default=0,
+                    help="X-LoRA classifier training steps (0, the default: not run; 60 add about 6 minutes)")
+    ap.add_argument("--max-genes", type=int, default=None, help="use at most this many trained skill LoRAs (a quick run)")
     args = ap.parse_args(argv)
     started = time.perf_counter()
     torch.manual_seed(0)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cache = Path(args.cache)
-    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    from genehub.hosts import describe_host, load_host
+    from genehub.zoo import real
 
-    data = D.build_data(D.load_module(args.skills, "nlskills"), D.load_module(args.general, "general"),
-                        test_seed=args.test_seed)
-    prompts = D.all_prompts(data)
-    index = {p: i for i, p in enumerate(prompts)}
+    host = real.host_path()
+    info = describe_host(host)
+    data = D.build_data()
     skills = sorted(data["train"])
-    from genehub.routing.encoders import SentenceEncoder
-
-    minilm = SentenceEncoder.minilm(batch_size=32)
-    m = D.encode_cached(cache / "store-minilm", prompts, lambda ps: {"minilm": minilm.encode(ps)}, log=log)["minilm"]
-    H = D.encode_cached(cache / "store-host-smollm2", prompts, lambda ps: D.host_scan(args.host, ps, log=log), log=log)
-    cal_rows = [index[p] for p in data["general_calibration"]]
-    centered = {k: v - v[cal_rows].mean(0) for k, v in H.items() if k in ("L12/mean_user", "L2/mean_user")}
-    spaces = {
-        "MiniLM": Space("MiniLM", minilm.spec, m, index, data),
-        "host L12 user": Space("host", {"kind": "host", "dim": 576}, H["L12/mean_user"], index, data),
-        "host L12 user, centered": Space("hostc", {"kind": "host", "dim": 576}, centered["L12/mean_user"], index, data),
-        "MiniLM + host L12 user": Space("concat", {"kind": "concat", "dim": 960},
-                                        concat_vectors([m, centered["L12/mean_user"]]), index, data),
-    }
-    result: dict[str, Any] = {"data": {k: (len(v) if isinstance(v, list) else {s: len(x) for s, x in v.items()})
-                                       for k, v in data.items() if k != "digest"}, "digest": data["digest"]}
-    md = [f"## routing at scale ({time.strftime('%Y-%m-%d')})", "",
-          "Command: `python bench/bench_routing_scale.py " + " ".join(sys.argv[1:] if argv is None else argv) + "`",
-          f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
+    md = [f"## Routing at scale on the real preset ({time.strftime('%Y-%m-%d')})", "",
+          "Command: `OMP_NUM_THREADS=1 python bench/bench_routing_scale.py " + " ".join(sys.argv[1:] if argv is None else argv) + "`",
+          f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), torch threads {torch.get_num_threads()}, "
           f"Python {platform.python_version()}; load average at start {os.getloadavg()[0]:.1f}.", "",
-          f"Host {args.host} (SmolLM2-135M-Instruct, chat template around every prompt for its hidden states); "
-          f"{len(skills)} prototype skills, {sum(map(len, data['train'].values()))} prompts of seen phrasings "
-          f"(<= {D.TRAIN_PER_SKILL} per skill: what a gene's examples.jsonl holds; prototypes and heads use only these) and "
-          f"{sum(map(len, data['test'].values()))} of held-out phrasings (instances drawn with seed {args.test_seed}; "
-          "every choice below was made on seed-0 instances of the same phrasings); general chat prompts: "
-          f"{len(data['general_calibration'])} of the families {', '.join(D.CALIBRATION_FAMILIES)} calibrate the "
-          f"thresholds (and are the head's \"none\" and the router's background), {len(data['general_test'])} of "
-          f"{', '.join(D.TEST_FAMILIES)} measure false activation. {args.draws} random draws of skills per size; "
-          "cells are mean / worst over draws, in %.", ""]
+          f"Host: {info.repo_id} (imported, {host.name}). {len(skills)} skills; per skill up to "
+          f"{D.TRAIN_PER_SKILL} train prompts of its seen phrasings (the gene's examples: prototypes, thresholds "
+          f"and heads see only these), {sum(map(len, data['dev'].values()))} prompts of the held-out phrasings for "
+          f"choosing (`dev`) and {sum(map(len, data['test'].values()))} distinct held-out rows of the LoRAs' test "
+          f"split for the tables (`test`). General prompts: {len(data['general_calibration'])} of the families "
+          f"{', '.join(data['families']['calibration'])} (centers, thresholds, background, the heads' \"none\"), "
+          f"{len(data['general_test'])} of {', '.join(data['families']['test'])} (false activation). "
+          f"{args.draws} random draws of skills per size; cells are mean / worst over draws, in %.", ""]
+    result: dict[str, Any] = {"digest": data["digest"], "host": info.to_dict()}
 
-    # 0. the benchmark's cached encodings are the library encoders' output
-    from genehub.routing.encoders import HostEncoder
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    log("encoding ...")
+    vec = encode_all(data, Path(args.cache), host)
+    spaces = spaces_of(vec, data)
+    model, tokenizer = load_host(host)
+    check = encoder_check(spaces, data, model, tokenizer, info)
+    result["encoder_check"] = check
+    md += ["The cached vectors equal the library's encoders (`make_encoder`) on 16 prompts to a max abs difference "
+           "of " + ", ".join(f"{k} {v:.1e}" for k, v in check.items()) + ".", ""]
 
-    tok = AutoTokenizer.from_pretrained(args.host)
-    model = AutoModelForCausalLM.from_pretrained(args.host, dtype=torch.float32).eval()
-    from genehub.hosts import describe_host
-    from genehub.routing.encoders import ConcatEncoder, prompts_digest
+    log("steps, layers, margins ...")
+    steps = steps_table(spaces, skills, args.draws)
+    layers = layers_table(spaces, skills, args.draws)
+    margins = margin_table(spaces, skills, args.draws)
+    result.update(steps=steps, layers=layers, margins=margins)
+    md += ["### What each step adds (prototypes K=1, per-gene thresholds at 1%, background margin 0.05)", "",
+           "`slots`: the prompt read with its numbers, quoted spans, names, addresses and links masked "
+           "(`genehub.routing.slots`); `centered`: minus the mean of the calibration prompts; `instruction "
+           "tokens`: the host's mean over the user message's tokens without the slot tokens. Routed accuracy on "
+           "held-out phrasings (a prompt routed to none is a miss), mean over draws; false activation: the worst "
+           "draw at any size of 16/32 on the test families.", "",
+           table(["encoder", "dev 16", "dev 32", "test 16", "test 32", "false act. (worst)"], steps), "",
+           "Host layer of the default (all at or below block 15, the first the skill LoRAs adapt, so all can be "
+           "read inside the composed pass), dev:", "",
+           table(["host layer", "dev 16", "dev 32", "dev 32 false act."], layers), "",
+           "Background margin (dev; `-`: thresholds alone):", "",
+           table(["encoder", "margin", "dev 16", "dev 32", "false act. (worst)"], margins), ""]
 
-    host = describe_host(args.host)
-    sample = data["test"][skills[0]][:8] + data["general_test"][:8]
-    rows_of = [index[p] for p in sample]
-    enc_user = HostEncoder(model, tok, host=host, layer=12, pooling="mean", span="user")
-    enc_all = HostEncoder(model, tok, host=host, layer=12, pooling="mean", span="all")
-    # HostEncoder.centered(calibration prompts) would compute this same mean again (checked just below)
-    enc_centered = HostEncoder(model, tok, host=host, layer=12, pooling="mean", span="user",
-                               center=H["L12/mean_user"][cal_rows].mean(0),
-                               center_source={"num_prompts": len(cal_rows), "prompts_digest": prompts_digest(data["general_calibration"])})
-    concat = ConcatEncoder([minilm, enc_centered])
-    check = {"user": float((enc_user.encode(sample) - normalise(H["L12/mean_user"][rows_of])).abs().max()),
-             "all": float((enc_all.encode(sample) - normalise(H["L12/mean_all"][rows_of])).abs().max()),
-             "minilm": float((minilm.encode(sample) - m[rows_of]).abs().max()),
-             "concat": float((concat.encode(sample) - spaces["MiniLM + host L12 user"].vectors[rows_of]).abs().max())}
-    result["encoder_check_max_abs_diff"] = check
-    md += [f"The cached vectors equal the library encoders' (`HostEncoder` at layer 12, span user and all; "
-           f"`SentenceEncoder.minilm()`; `ConcatEncoder` of MiniLM and the centered host encoder) on {len(sample)} prompts to a max abs difference of "
-           + ", ".join(f"{k} {v:.1e}" for k, v in check.items()) + ".", ""]
+    log("scaling ...")
+    scale_rows, result["scaling"] = [], {}
+    for name, fn in scaling_methods(spaces).items():
+        res = M.scaling(fn, skills, M.SIZES, args.draws)
+        result["scaling"][name] = res
+        closed_only = name.startswith("LoraRetriever")
+        for n, r in res.items():
+            scale_rows.append([name, n, f"{pct(r['closed_mean'])} / {pct(r['closed_worst'])}",
+                               "-" if closed_only else f"{pct(r['routed_mean'])} / {pct(r['routed_worst'])}",
+                               "-" if closed_only else f"{pct(r['far_mean'])} / {pct(r['far_worst'])}"])
+    md += ["### Scaling: held-out phrasings (test) and false activation", "",
+           "closed: the nearest gene (the head's best gene) always; routed: the router's decision, none included; "
+           "false activation: general prompts of the test families routed to a gene. Oracle routing is 100% by "
+           "definition. Today's head is `genehub.routing.Router`'s: a linear head on the host's layer 22 (three "
+           "quarters up), last token of the formatted prompt, trained on the genes' examples with the calibration "
+           "families as none (threshold 0.5).", "",
+           table(["method", "genes", "closed", "routed", "false activation"], scale_rows), ""]
 
-    if not args.latency_only:
-        # 1. encoder scan: nearest mean prototype (K=1), closed set
-        log("encoder scan ...")
-        scan_rows = []
-        for key in sorted(H, key=lambda k: (int(k.split("/")[0][1:]), k)):
-            sp = Space(key, {"kind": "x", "dim": 576}, H[key], index, data)
-            r = scaling(lambda g: prototype_eval(sp, g, k=1, alpha=0.01), skills, (16, 32), args.draws)
-            scan_rows.append([f"host {key}", pct(r[16]["closed_mean"]), pct(r[32]["closed_mean"])])
-        for label in ("host L12 user, centered", "MiniLM", "MiniLM + host L12 user"):
-            r = scaling(lambda g: prototype_eval(spaces[label], g, k=1, alpha=0.01), skills, (16, 32), args.draws)
-            scan_rows.append([label, pct(r[16]["closed_mean"]), pct(r[32]["closed_mean"])])
-        result["encoder_scan"] = scan_rows
-        md += ["### Encoders: nearest mean prototype (K=1), held-out phrasings, closed set (mean over draws, %)", "",
-               "Host rows: layer / pooling of the chat-formatted prompt (`mean_all` every token, `mean_user` the user "
-               "message's tokens, `mean_tail` the user message and what follows it, `last` the last token); cosine "
-               "similarity of the raw states unless centered (minus the calibration prompts' mean). Layer 30 is "
-               "`output_hidden_states`' last entry, after the final norm.", "",
-               table(["encoder", "16 genes", "32 genes"], scan_rows), ""]
+    real_md, real_result = real_section(args, data, spaces, host, info, model, tokenizer)
+    md += real_md
+    result.update(real_result)
 
-        # 2. scaling, methods side by side
-        log("scaling ...")
-        sizes = SIZES
-        methods: dict[str, Callable[[list[str]], dict[str, float]]] = {
-            "LoraRetriever mean embedding (MiniLM, K=1, no none)": lambda g: prototype_eval(spaces["MiniLM"], g, k=1, alpha=0.01),
-            "prototypes K=4 (MiniLM) + thresholds + background": lambda g: prototype_eval(spaces["MiniLM"], g, k=4, alpha=0.01),
-            "prototypes K=1 (MiniLM) + thresholds + background": lambda g: prototype_eval(spaces["MiniLM"], g, k=1, alpha=0.01),
-            "prototypes K=1 (MiniLM) + thresholds only": lambda g: prototype_eval(spaces["MiniLM"], g, k=1, alpha=0.01, background=False),
-            "prototypes K=1 (host L12 user, centered) + thresholds + background": lambda g: prototype_eval(spaces["host L12 user, centered"], g, k=1, alpha=0.01),
-            "prototypes K=1 (MiniLM + host L12 user) + thresholds + background": lambda g: prototype_eval(spaces["MiniLM + host L12 user"], g, k=1, alpha=0.01),
-            "trained linear head (MiniLM)": lambda g: head_eval(spaces["MiniLM"], g),
-            "trained linear head (host L12 user)": lambda g: head_eval(spaces["host L12 user"], g),
-            "trained linear head (MiniLM + host L12 user)": lambda g: head_eval(spaces["MiniLM + host L12 user"], g),
-        }
-        scale_rows, result["scaling"] = [], {}
-        for label, fn in methods.items():
-            log(f"  {label}")
-            res = scaling(fn, skills, sizes, args.draws)
-            result["scaling"][label] = res
-            scale_rows += scaling_rows(label, res, routed="no none" not in label)
-        md += ["### Scaling: held-out phrasings and false activation", "",
-               "closed: the nearest gene (or the head's best gene) always; routed: the router's decision, \"none\" "
-               "included (a miss); false activation: general prompts of the test families routed to any gene. "
-               "Thresholds: each gene's conformal threshold at a 1% target on the calibration families; background: "
-               "a gene must also beat the nearest calibration prompt by 0.05 (cosine). The head is genehub's "
-               "`Router` head (linear, balanced classes, 300 AdamW steps) fit on the same vectors, none = the "
-               "calibration families, threshold 0.5.", "",
-               table(["method", "genes", "closed", "routed", "false activation"], scale_rows), ""]
-
-        # 3. K and calibration
-        log("K and calibration ...")
-        k_rows = []
-        for label in ("MiniLM", "MiniLM + host L12 user"):
-            for k in (1, 2, 4, 8, 16, "all"):
-                r = scaling(lambda g: prototype_eval(spaces[label], g, k=k, alpha=0.01), skills, (16, 32), args.draws)
-                k_rows.append([label, k, pct(r[16]["closed_mean"]), pct(r[16]["routed_mean"]), pct(r[32]["closed_mean"]),
-                               pct(r[32]["routed_mean"]), pct(r[32]["far_mean"])])
-        result["k"] = k_rows
-        md += ["### Prototypes per gene (k-means K; `all`: every example, i.e. nearest neighbour)", "",
-               table(["encoder", "K", "16 closed", "16 routed", "32 closed", "32 routed", "32 false act."], k_rows), ""]
-        cal_rows_md = []
-        for label in ("MiniLM", "MiniLM + host L12 user"):
-            for alpha in (0.05, 0.01, 0.001):
-                for bg, margin in ((False, 0.0), (True, 0.0), (True, 0.02), (True, 0.05), (True, 0.1)):
-                    r = scaling(lambda g: prototype_eval(spaces[label], g, k=1, alpha=alpha, background=bg, margin=margin),
-                                skills, (16, 32), args.draws)
-                    cal_rows_md.append([label, alpha, f"{margin:.2f}" if bg else "-", pct(r[16]["routed_mean"]),
-                                        pct(r[16]["far_mean"]), pct(r[32]["routed_mean"]), pct(r[32]["far_mean"]),
-                                        pct(r[32]["far_worst"]), pct(r[32]["far_gene_max"])])
-        result["calibration"] = cal_rows_md
-        md += ["### Calibrated \"none\": per-gene target rate and the router's background", "",
-               "target: each gene's conformal target on the calibration families (0.001 is below 1/(n+1): the "
-               "largest calibration similarity is used); margin: the background check (- = off). worst gene: the "
-               "largest single gene's false activation on the test families (its eligibility alone).", "",
-               table(["encoder", "target", "margin", "16 routed", "16 false act.", "32 routed", "32 false act.",
-                      "32 false act. worst", "32 worst gene"], cal_rows_md), ""]
-        pg = per_gene(spaces["MiniLM"], skills, alpha=0.01)
-        result["per_gene"] = pg
-        md += ["### Per gene (MiniLM, K=1, target 1%, threshold alone)", "",
-               "false act.: its share of the test families' prompts above its threshold (no background); held-out "
-               "above: its share of its own held-out prompts above its threshold.", "",
-               table(["gene", "threshold", "calibration rate", "false act. (test families)", "held-out above"], pg), ""]
-
-        # 4. hot add / remove
-        swap = hot_swap_ms(spaces["MiniLM"], skills)
-        result["hot_swap"] = swap
-        md += [f"Adding a gene to a live router of {swap['genes'] - 1} (its prototypes and threshold, from its card): "
-               f"{swap['add_ms']:.3f} ms; removing it: {swap['remove_ms']:.3f} ms (median of 50; no training).", ""]
-
-    # 5. latency
-    if not args.skip_latency:
-        log("latency ...")
-        batch = [data["test"][s][i] for i in range(2) for s in skills][:32]
-        load0 = os.getloadavg()
-        router = PrototypeRouter(minilm, [spaces["MiniLM"].gene(s, 1, 0.01) for s in skills[:32]],
-                                 background=spaces["MiniLM"].calibration)
-        lat = router_latency(model, tok, batch, {"MiniLM": minilm, "MiniLM router (32 genes)": _Routes(router),
-                                                 "host L12 user": enc_user, "MiniLM + host L12 user": concat},
-                             rounds=args.rounds)
-        lat["load_before"], lat["load_after"] = load0, os.getloadavg()
-        result["latency"] = lat
-        lat_rows = [[name, f"{lat[name]['median_s']:.3f}", f"{100 * lat[name]['ratio']:.2f}",
-                     f"{100 * lat[name]['ratio_min']:.2f} - {100 * lat[name]['ratio_max']:.2f}"]
-                    for name in ("MiniLM", "MiniLM router (32 genes)", "host L12 user", "MiniLM + host L12 user")]
-        md += [f"### Router latency against a {lat['new_tokens']}-token generation (batch {lat['batch']}, CPU)", "",
-               f"Greedy `generate` of the host: {lat['generate_s']:.2f} s (median; {lat['prompt_tokens']} prompt "
-               f"tokens padded); encoders on the same batch in the same rounds, {lat['rounds']} rounds interleaved; "
-               f"load average {lat['load_before'][0]:.1f} before, {lat['load_after'][0]:.1f} after. The host "
-               "encoder here is a separate pass to layer 12 (inside the composed pass it would cost only its pooling). "
-               "`MiniLM router` is `PrototypeRouter.route`: encode, compare with 32 genes' prototypes and the "
-               "background, decide.", "",
-               table(["encoder", "median s", "% of generate (median)", "% range over rounds"], lat_rows), ""]
-
-    # 6. targets
-    if args.latency_only:
-        (out / "routing-scale-latency.md").write_text("\n".join(md), encoding="utf-8")
-        (out / "routing-scale-latency.json").write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
-        print("\n".join(md))
-        return 0
-    default = result["scaling"]["prototypes K=1 (MiniLM) + thresholds + background"]
-    best = result["scaling"]["prototypes K=1 (MiniLM + host L12 user) + thresholds + background"]
-    t_rows = []
-    for label, res in (("MiniLM (default)", default), ("MiniLM + host L12 user", best)):
-        for n, goal in TARGETS.items():
-            v = res[n]["routed_mean"]
-            t_rows.append([label, f"routing >= {100 * goal:.0f}% at {n} genes (held-out, mean)",
-                           f"{pct(v)} (worst {pct(res[n]['routed_worst'])})", "yes" if v >= goal else "**no**"])
-        far = max(r["far_worst"] for r in res.values())
-        t_rows.append([label, "false activation <= 1% (worst draw, every size)", pct(far), "yes" if far <= FAR_TARGET else "**no**"])
-    if "latency" in result:
-        for name in ("MiniLM router (32 genes)", "MiniLM + host L12 user"):
-            v = result["latency"][name]["ratio"]
-            t_rows.append([name, "router <= 3% of a 16-token generation, batch 32", f"{100 * v:.2f}%",
-                           "yes" if v <= 0.03 else "**no**"])
-    t_rows.append(["any", "adding a gene <= 50 ms, no training", f"{swap['add_ms']:.3f} ms", "yes" if swap["add_ms"] <= 50 else "**no**"])
-    result["targets"] = t_rows
-    md += ["### Against the issue's targets", "", table(["router", "target", "measured", "met"], t_rows), "",
-           f"Run time {time.perf_counter() - started:.0f} s.", ""]
+    md += targets(result)
+    md += [f"Run time {time.perf_counter() - started:.0f} s; load average at the end {os.getloadavg()[0]:.1f}.", ""]
     (out / "routing-scale.md").write_text("\n".join(md), encoding="utf-8")
     (out / "routing-scale.json").write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
     print("\n".join(md))
     return 0
 
 
-class _Routes:
-    """A router timed like an encoder (its ``encode`` is the whole routing of a batch)."""
+def real_section(args: argparse.Namespace, data: dict[str, Any], spaces: dict[str, M.Space], host: Path, info: Any,
+                 model: Any, tokenizer: Any) -> tuple[list[str], dict[str, Any]]:
+    """Composed accuracy, the gene never seen, latency and the other routers, on the trained skill LoRAs."""
+    from genehub.routing import compose
+    from genehub.routing.encoders import make_encoder
+    from genehub.routing.prototypes import route_gene
 
-    def __init__(self, router: PrototypeRouter) -> None:
-        self.router = router
+    loras = R.trained_loras()
+    trained = sorted(loras)[:args.max_genes]
+    md = [f"### Composed accuracy, on the skills whose LoRA is trained ({len(trained)} of {len(data['train'])})", ""]
+    result: dict[str, Any] = {"trained": trained}
+    if len(trained) < 2:
+        return md + ["Fewer than two skill LoRAs are trained: nothing to compose.", ""], result
+    log(f"genes for {len(trained)} trained skills ...")
+    root = Path(args.genes)
+    root.mkdir(parents=True, exist_ok=True)
+    encoder = make_encoder("default", general=data["general_calibration"], model=model, tokenizer=tokenizer, host=info)
+    genes = {}
+    for skill in trained:
+        gene = root / skill
+        card = gene / "gene.json"
+        if card.is_file() and json.loads(card.read_text()).get("routing", {}).get("encoder") == encoder.spec:
+            genes[skill] = gene
+            continue
+        shutil.rmtree(gene, ignore_errors=True)
+        genes[skill] = R.write_skill_gene(skill, loras[skill], gene, host_info=info, tokenizer=tokenizer)
+        route_gene(genes[skill], data["general_calibration"], encoder=encoder, tokenizer=tokenizer)
+    rows = {s: R.test_rows(s, tokenizer, data["test_rows"][s]) for s in trained}
+    heldout = {s: [bool(r["heldout"]) for r in rows[s]] for s in trained}
+    names = {s: f"{s.replace('_', '-')}-gene" for s in trained}
 
-    def encode(self, prompts: list[str]) -> Any:
-        return self.router.route(prompts)
+    # A live composition of all but the last gene, which is then added from its card alone.
+    log("composition ...")
+    first, newcomer = trained[:-1], trained[-1]
+    comp_model, comp_tok = load_fresh(host)
+    comp = compose(host, [genes[s] for s in first], model=comp_model, tokenizer=comp_tok,
+                   none_prompts=data["general_calibration"])
+    hot = hot_add(comp, genes[newcomer], data, newcomer, names)
+    result["hot_add"] = hot
+    # The library's decisions equal the bench's (cached vectors) on every test row.
+    prompts = [r["prompt"] for s in trained for r in rows[s]]
+    lib = [d.gene for d in comp.route(prompts)]
+    space = spaces[DEFAULT]
+    bench = [trained[i] if i >= 0 else None for i in space.router(trained).choose(
+        space.of([p for s in trained for p in data["test_all"][s]])).tolist()]
+    agree = sum((names[b] if b else None) == a for a, b in zip(lib, bench)) / len(lib)
+    result["library_agreement"] = agree
+
+    em = R.ExactMatch(comp.model, comp_tok, rows, names)
+    check_skill = trained[0]
+    em.fill([(check_skill, i, check_skill) for i in range(len(rows[check_skill]))])
+    oracle_check = sum(em.cache[(check_skill, i, check_skill)] for i in range(len(rows[check_skill]))) / len(rows[check_skill])
+    result["oracle_check"] = {"skill": check_skill, "bench": oracle_check,
+                              "metrics.json": R.lora_metrics(loras[check_skill])["lora"]["all"]}
+    log("composed accuracy ...")
+    sizes = [n for n in M.SIZES if n < len(trained)] + [len(trained)]  # and all the trained genes at once
+    methods = [DEFAULT, FRONT, "today's trained head (host L22, last token)", "LoraRetriever mean embedding (MiniLM raw, K=1, closed)"]
+    comp_rows, per_skill, result["composed"] = [], {}, {}
+    for name in methods:
+        decide = decider(name, spaces)
+        result["composed"][name] = {}
+        for n in sizes:
+            ratios, accs, oracles, worst_skill = [], [], [], None
+            for g in M.draws(trained, n, args.draws):
+                res = R.composed(em, g, decide, {s: data["test_all"][s] for s in g})
+                for s, v in res.items():
+                    ratio = v["routed"] / v["oracle"] if v["oracle"] else 1.0
+                    ratios.append(ratio)
+                    if worst_skill is None or ratio < worst_skill[1]:
+                        worst_skill = (s, ratio)
+                    accs.append(v["routed"])
+                    oracles.append(v["oracle"])
+                    if name == DEFAULT and n == max(sizes):
+                        per_skill[s] = v
+            result["composed"][name][n] = {"mean": statistics.mean(accs), "oracle": statistics.mean(oracles),
+                                           "worst_ratio": min(ratios), "worst_skill": worst_skill}
+            comp_rows.append([name, n, pct(statistics.mean(accs)), pct(statistics.mean(oracles)),
+                              f"{min(ratios):.3f} ({worst_skill[0]})"])
+    skill_rows = [[s, pct(v["routing"]), pct(v["routed"]), pct(v["oracle"]), f"{v['routed'] / v['oracle']:.3f}"
+                   if v["oracle"] else "-"] for s, v in sorted(per_skill.items())]
+    result["per_skill"] = per_skill
+    md += [f"Each trained LoRA is wrapped as a gene (`write_gene`, examples = its first {D.TRAIN_PER_SKILL} train "
+           "prompts) and given its routing block with `route_gene` (the default encoder, from the card alone). "
+           "Accuracy is teacher-forced exact match (`genehub.evaluate.exact_match`) on each skill's 128 rendered "
+           "test rows (half in held-out phrasings), each row run with the gene its router picked (none: the bare "
+           f"host). The library's composition routes those rows as the bench does on {100 * agree:.2f}% of them; "
+           f"oracle exact match recomputed here for {check_skill}: {pct(oracle_check)}% (metrics.json: "
+           f"{pct(result['oracle_check']['metrics.json'])}%).", "",
+           table(["router", "genes", "composed %", "oracle %", "worst skill / oracle"], comp_rows), "",
+           f"Per skill, the default router with all {max(sizes)} genes:", "",
+           table(["skill", "routed to it %", "composed %", "oracle %", "composed / oracle"], skill_rows), ""]
+    md += [f"### A gene the router never saw ({newcomer})", "",
+           f"A live composition of {len(first)} genes gets `{names[newcomer]}` with `Composition.add_gene`: its "
+           "adapter and, for routing, its card's prototypes and threshold (no training, no examples read). "
+           f"Routing the prototypes in: {hot['router_ms']:.2f} ms (median of {hot['repeats']}); the whole "
+           f"`add_gene` (PEFT loads the adapter, the fused engine is rebuilt): {hot['add_ms']:.0f} ms. Its held-out "
+           f"prompts routed to it: {pct(hot['new_before'])}% before, {pct(hot['new_after'])}% after; the other "
+           f"genes' held-out prompts routed right: {pct(hot['others_before'])}% before, {pct(hot['others_after'])}% "
+           "after.", ""]
+    comp.add_gene(genes[newcomer]) if names[newcomer] not in comp.genes else None
+    if not args.skip_latency:
+        lat_md, lat = latency(comp, data, args, host)
+        md += lat_md
+        result["latency"] = lat
+    base_md, base = baselines(args, data, spaces, genes, trained, em, names, host, tokenizer)
+    md += base_md
+    result["baselines"] = base
+    return md, result
+
+
+def load_fresh(host: Path) -> tuple[Any, Any]:
+    from genehub.hosts import load_host
+
+    return load_host(host)
+
+
+def hot_add(comp: Any, gene: Path, data: dict[str, Any], skill: str, names: dict[str, str]) -> dict[str, Any]:
+    """Route before, add the gene (timed), route after; and time the router's part alone (add + remove)."""
+    from genehub.routing.prototypes import load_prototypes
+
+    others = [s for s in names if s != skill and names[s] in comp.genes]
+    new_prompts = data["test"][skill]
+    other_prompts = [(s, p) for s in others for p in data["test"][s]]
+
+    def rates() -> tuple[float, float]:
+        new = [d.gene for d in comp.route(new_prompts)]
+        old = [d.gene for d in comp.route([p for _, p in other_prompts])]
+        return (sum(g == names[skill] for g in new) / len(new),
+                sum(g == names[s] for g, (s, _) in zip(old, other_prompts)) / len(old))
+
+    before = rates()
+    start = time.perf_counter()
+    comp.add_gene(gene)
+    add_ms = 1000 * (time.perf_counter() - start)
+    after = rates()
+    protos = load_prototypes(gene)
+    router, times = comp.router, []
+    for _ in range(50):
+        router.remove(protos.name)
+        start = time.perf_counter()
+        router.add(protos)
+        times.append(1000 * (time.perf_counter() - start))
+    return {"add_ms": add_ms, "router_ms": statistics.median(times), "repeats": len(times),
+            "new_before": before[0], "new_after": after[0], "others_before": before[1], "others_after": after[1]}
+
+
+def latency(comp: Any, data: dict[str, Any], args: argparse.Namespace, host: Path) -> tuple[list[str], dict[str, Any]]:
+    """Bare host vs the composition (prototypes read in the pass; in their own pass; oracle genes), forward
+    and 16-token generation, and the router alone, interleaved per batch size."""
+    from _timing import interleaved, ratios
+
+    from genehub.hosts import encode_prompts, load_host
+    from genehub.routing.encoders import chat_texts
+
+    bare, tok = load_host(host)
+    skills = [s for s in sorted(data["test"])]
+    pool = [p for i in range(8) for s in skills for p in data["test"][s][i:i + 1]]
+    general = data["general_test"]
+    rounds = {int(b): int(r) for b, r in (x.split(":") for x in args.rounds.split(","))}
+    load0 = os.getloadavg()
+    out: dict[str, Any] = {"rounds": rounds, "genes": len(comp.genes)}
+    md_rows = []
+    for batch, reps in rounds.items():
+        users = [general[i // 4] if i % 4 == 3 else pool[(i * 7) % len(pool)] for i in range(batch)]
+        prompts = chat_texts(tok, users, "chat")
+        enc = encode_prompts(tok, prompts)
+        position_ids = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        oracle = [d.gene for d in comp.route(prompts)]
+        gen = {"max_new_tokens": 16, "min_new_tokens": 16, "do_sample": False, "pad_token_id": tok.pad_token_id}
+        driver = comp._driver
+        captured: dict[str, torch.Tensor] = {}
+
+        def own_pass(fn: Any) -> Any:
+            def run() -> Any:
+                comp.route_in_pass = False
+                try:
+                    return fn()
+                finally:
+                    comp.route_in_pass = True
+            return run
+
+        def router_alone() -> None:
+            plan = driver.in_pass(comp.model, comp.tokenizer, prompts, enc, top_k=1)
+            if "pooled" not in captured:  # the layer's pooled states, read once (in the pass they are free)
+                from genehub.routing.features import host_features
+                captured["pooled"] = host_features(comp.model, comp.tokenizer, prompts, layer=plan.layer,
+                                                   pooling=plan.pooling, encoding={k: enc[k] for k in enc},
+                                                   pool_mask=plan.pool_mask)
+            plan.decide(captured["pooled"])
+
+        with torch.no_grad():
+            fns = {
+                "bare forward": lambda: bare(**enc, position_ids=position_ids),
+                "composed forward": lambda: comp.logits(prompts),
+                "composed forward, router's own pass": own_pass(lambda: comp.logits(prompts)),
+                "oracle genes forward": lambda: comp.logits(prompts, genes=oracle),
+                "bare generate": lambda: bare.generate(**enc, **gen),
+                "composed generate": lambda: comp.generate(prompts, max_new_tokens=16, min_new_tokens=16),
+                "composed generate, router's own pass": own_pass(
+                    lambda: comp.generate(prompts, max_new_tokens=16, min_new_tokens=16)),
+                "router alone (MiniLM + decision; host part read in the pass)": router_alone,
+                "router in its own pass (MiniLM + host to layer 12)": lambda: comp.route(prompts),
+            }
+            log(f"latency batch {batch} ({reps} rounds) ...")
+            times, errors = interleaved(fns, reps)
+        fwd = ratios({k: v for k, v in times.items() if "forward" in k}, "bare forward")
+        gen_r = ratios({k: v for k, v in times.items() if "generate" in k}, "bare generate")
+        share = ratios({k: times[k] for k in ("composed generate", "router alone (MiniLM + decision; host part read in the pass)",
+                                              "router in its own pass (MiniLM + host to layer 12)")}, "composed generate")
+        out[batch] = {"forward": fwd, "generate": gen_r, "router_share": share, "errors": errors,
+                      "in_pass": comp.routes_in_pass, "prompt_tokens": int(enc["input_ids"].shape[1])}
+        for name, r in {**fwd, **gen_r}.items():
+            md_rows.append([batch, name, f"{r['ms']:.0f}", f"{r['ratio']:.3f} ({r['ratio_p25']:.3f}-{r['ratio_p75']:.3f})"])
+        for name in ("router alone (MiniLM + decision; host part read in the pass)",
+                     "router in its own pass (MiniLM + host to layer 12)"):
+            r = share[name]
+            md_rows.append([batch, f"{name} / composed generate", f"{r['ms']:.0f}",
+                            f"{100 * r['ratio']:.2f}% ({100 * r['ratio_p25']:.2f}-{100 * r['ratio_p75']:.2f})"])
+    out["load_before"], out["load_after"] = load0, os.getloadavg()
+    md = [f"### Latency on SmolLM2 (CPU, one thread, {out['genes']} genes composed)", "",
+          f"Each batch: held-out skill prompts and, every fourth row, a general prompt (routed to none), in the "
+          "chat format; the composition routes by the genes' prototypes (the host part read inside the composed "
+          "pass, MiniLM before it) on the fused engine; `own pass`: the router reads the host in a pass of its own "
+          "first; `oracle genes`: the same genes per row given, no router. Functions interleaved in every round "
+          f"(rounds {rounds}); ratio: median (quartiles) of the per-round ratio to the bare host (for the router: to "
+          f"the composed generation). Load average {load0[0]:.1f} before, {out['load_after'][0]:.1f} after.", "",
+          table(["batch", "what", "median ms", "ratio"], md_rows), ""]
+    return md, out
+
+
+def baselines(args: argparse.Namespace, data: dict[str, Any], spaces: dict[str, M.Space], genes: dict[str, Path],
+              trained: list[str], em: Any, names: dict[str, str], host: Path, tokenizer: Any) -> tuple[list[str], dict[str, Any]]:
+    """X-LoRA and Arrow (peft) on four of the genes, against the default router on the same four."""
+    from _routing_baselines import build_arrow, train_xlora
+
+    from genehub.evaluate import exact_match
+    from genehub.gene import Gene
+
+    four = M.draws(trained, min(4, len(trained)), 1, seed=7)[0]
+    rows = {s: R.test_rows(s, tokenizer, data["test_rows"][s]) for s in four}
+    ours = R.composed(em, four, decider(DEFAULT, spaces), {s: data["test_all"][s] for s in four})
+    table_rows = [["oracle routing", *[pct(ours[s]["oracle"]) for s in four]],
+                  ["genehub default router", *[pct(ours[s]["routed"]) for s in four]]]
+    out: dict[str, Any] = {"skills": four, "default": ours}
+    arrow = build_arrow(host, {s: genes[s] for s in four})
+    if isinstance(arrow, str):
+        out["arrow"] = arrow
+        table_rows.append(["Arrow (peft, top-2)", *["not run"] * len(four)])
+    else:
+        try:
+            acc = {s: sum(exact_match(arrow[0], tokenizer, rows[s], batch_size=32)) / len(rows[s]) for s in four}
+            out["arrow"] = acc
+            table_rows.append(["Arrow (peft, top-2)", *[pct(acc[s]) for s in four]])
+        except Exception as err:  # peft's Arrow builds but cannot run layer-restricted adapters: reported
+            out["arrow"] = f"built, fails on its first forward: {type(err).__name__}: {str(err)[:200]}"
+            table_rows.append(["Arrow (peft, top-2)", *["failed"] * len(four)])
+    if args.xlora_steps > 0:
+        log("X-LoRA ...")
+        from genehub.hosts import load_host
+
+        bare, tok = load_host(host)
+        general = data["general_calibration"][::max(1, len(data["general_calibration"]) // 48)][:48]
+        formatted = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+                     for p in general]
+        none_rows = [{"prompt": p, "answer": a} for p, a in zip(formatted, R.general_answers(bare, tok, formatted))]
+        train_rows = [{"prompt": str(r["prompt"]), "answer": str(r["answer"])} for s in four
+                      for r in Gene.load(genes[s]).examples()] + none_rows
+        try:
+            xmodel, _, info = train_xlora(host, {s: genes[s] for s in four}, train_rows, steps=args.xlora_steps,
+                                          batch_size=8)
+            acc = {s: sum(exact_match(xmodel, tokenizer, rows[s], batch_size=32)) / len(rows[s]) for s in four}
+            out["xlora"], out["xlora_info"] = acc, info
+            table_rows.append([f"X-LoRA (peft, {args.xlora_steps} steps)", *[pct(acc[s]) for s in four]])
+        except Exception as err:  # a comparison's failure is a result to report
+            out["xlora"] = f"{type(err).__name__}: {str(err)[:300]}"
+            table_rows.append(["X-LoRA (peft)", *["failed"] * len(four)])
+    md = ["### Other routers on four genes", "",
+          f"Skills {', '.join(four)}; teacher-forced exact match on their 128 test rows, %. Arrow: "
+          f"{out['arrow'] if isinstance(out['arrow'], str) else 'built'}; X-LoRA: its classifier trained with "
+          f"next-token loss on the genes' examples and {48} general prompts with the host's own answers "
+          f"({out.get('xlora_info', out.get('xlora', 'not run'))}).", "",
+          table(["router", *four], table_rows), ""]
+    return md, out
+
+
+def targets(result: dict[str, Any]) -> list[str]:
+    rows = []
+    scale = result["scaling"]
+    for name in (DEFAULT, FRONT, HOST, "trained head on the default's vectors", "today's trained head (host L22, last token)"):
+        for n, goal in TARGETS.items():
+            v = scale[name][n]["routed_mean"]
+            rows.append([name, f"routing >= {100 * goal:.0f}% at {n} genes (held-out phrasings, mean)",
+                         f"{pct(v)} (worst draw {pct(scale[name][n]['routed_worst'])})", "yes" if v >= goal else "**no**"])
+        far = max(r["far_worst"] for r in scale[name].values())
+        rows.append([name, "false activation <= 1% (worst draw, every size)", pct(far),
+                     "yes" if far <= FAR_TARGET else "**no**"])
+    if "composed" in result:
+        comp = result["composed"][DEFAULT]
+        worst = min(v["worst_ratio"] for v in comp.values())
+        rows.append([DEFAULT, "composed accuracy >= 95% of oracle on every skill (every size and draw)",
+                     f"{worst:.3f}", "yes" if worst >= 0.95 else "**no**"])
+    if "latency" in result and 32 in result["latency"]:
+        lat = result["latency"][32]
+        for what, key, name, goal in (("composed forward", "forward", "composed forward", 1.10),
+                                      ("16-token generate", "generate", "composed generate", 1.10)):
+            v = lat[key][name]["ratio"]
+            rows.append([DEFAULT, f"{what} <= {goal:.2f}x the bare host, batch 32", f"{v:.3f}x",
+                         "yes" if v <= goal else "**no**"])
+        v = lat["router_share"]["router alone (MiniLM + decision; host part read in the pass)"]["ratio"]
+        rows.append([DEFAULT, "router <= 3% of a 16-token generation, batch 32", f"{100 * v:.2f}%",
+                     "yes" if v <= 0.03 else "**no**"])
+    if "hot_add" in result:
+        v = result["hot_add"]["router_ms"]
+        rows.append([DEFAULT, "adding a gene <= 50 ms, no training (its prototypes into the live router)",
+                     f"{v:.2f} ms (whole add_gene with the adapter load: {result['hot_add']['add_ms']:.0f} ms)",
+                     "yes" if v <= 50 else "**no**"])
+    return ["### Against the issue's targets", "", table(["router", "target", "measured", "met"], rows), ""]
 
 
 if __name__ == "__main__":

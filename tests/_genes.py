@@ -112,3 +112,19 @@ def zoo_genes(tiny_zoo) -> dict[str, Path]:
     Read-only: copy a gene before editing it.
     """
     return cached_genes(tiny_zoo)
+
+
+def late_gene(src: str | Path, dst: str | Path, first_block: int) -> Path:
+    """A copy of gene ``src`` without its LoRA weights in the decoder blocks before ``first_block``: a gene
+    that acts from there on (a composition can route inside its pass below that block)."""
+    from safetensors.torch import load_file, save_file
+
+    dst = Path(shutil.copytree(src, dst))
+    weights = load_file(str(dst / "adapter_model.safetensors"))
+    early = tuple(f"layers.{i}." for i in range(first_block))
+    save_file({k: v for k, v in weights.items() if not any(e in k for e in early)}, str(dst / "adapter_model.safetensors"))
+    config = json.loads((dst / "adapter_config.json").read_text())
+    blocks = json.loads((dst / "gene.json").read_text())["host"]["num_layers"]
+    config.update(layers_to_transform=list(range(first_block, blocks)), layers_pattern="layers")
+    (dst / "adapter_config.json").write_text(json.dumps(config))
+    return dst

@@ -149,6 +149,9 @@ def _extract(args: argparse.Namespace) -> int:
                            donor_repo_id=args.donor_repo_id, dtype=args.dtype, device=args.device,
                            progress=not args.json, **tuned)
     path = extract(args.donor, args.host, data, args.out, config, library=library, general=args.general)
+    from .routing import give_routing
+
+    routing = give_routing(path, args)  # prototypes in the card: routed with no training
     gene = Gene.load(path)
     if args.json:
         print_json({"path": str(path), **{k: gene.card[k] for k in ("circuit", "homology", "fidelity", "adapter")}})
@@ -158,6 +161,7 @@ def _extract(args: argparse.Namespace) -> int:
     print(f"circuit: layers {circuit['layers']}, modules {', '.join(circuit['modules'])} "
           f"(restores {circuit['restored_share']:.0%}); homology {gene.homology.aggregate:.3f}")
     print_fidelity(gene)
+    print(routing)
     print(f"adapter: rank {gene.adapter.rank}, {gene.adapter.size_bytes} bytes. "
           f"Sign it with `genehub sign {path} --key NAME`.")
     return 0

@@ -1,8 +1,9 @@
 """CLI for routers and composition.
 
+    genehub router card G1 G2 --host H [--general F]         (routing blocks for genes made elsewhere)
     genehub router train --host H --genes G1 G2 --out R     genehub router show R
     genehub router sign R --key NAME                         genehub router verify R
-    genehub run "prompt" ... --host H --genes G1 G2 [--router R]   (or --file F, or stdin)
+    genehub run "prompt" ... --host H --genes G1 G2 [--router prototypes|head|R]   (or --file F, or stdin)
 """
 
 from __future__ import annotations
@@ -23,11 +24,98 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     return load_host(args.host, dtype=args.dtype, device=args.device)
 
 
+def zoo_general(host: str) -> list[str] | None:
+    """The zoo's general prompts for one of its hosts (what it answers by itself), or None for another
+    host: the tiny zoo's general skills, or the chat families that calibrate routing on the real preset's host."""
+    from ..hosts import model_meta
+    from ..zoo import real
+    from ._data import is_zoo_host
+
+    if is_zoo_host(host):
+        from ..zoo import general_dataset
+
+        return [str(r["prompt"]) for r in general_dataset(n=256, split="train")]
+    if model_meta(host).get("name") == real.HOST:
+        from ..zoo import general
+
+        rows = general.general_prompts(4000, families=general.CALIBRATION_FAMILIES, seed=1)
+        return sorted({str(r["messages"][-1]["content"]) for r in rows})
+    return None
+
+
+def routing_general(args: argparse.Namespace, host: str, *, tokenizer: Any = None) -> list[str]:
+    """The prompts a gene's routing is centered and calibrated on: ``--general``, else the zoo's own for a
+    zoo host (one fixed list per host, so every gene's prototypes share a space).
+
+    Raises:
+        UsageError: neither.
+    """
+    from ..errors import UsageError
+
+    if getattr(args, "general", None):
+        from ..hosts import load_tokenizer
+        from ..lorafy import load_prompts
+
+        return load_prompts(args.general, tokenizer=tokenizer or load_tokenizer(host), chat=getattr(args, "chat", False))
+    found = zoo_general(host)
+    if found is None:
+        raise UsageError(f"Routing needs prompts that {host} answers by itself.",
+                         hint="Pass --general FILE (a .jsonl/.csv/.parquet file with a prompt or messages column).")
+    return found
+
+
+def background(args: argparse.Namespace, host: str, *, required: bool = True, tokenizer: Any = None) -> Any:
+    """A composition's "none" prompts (a head's "none" class, the prototype router's background):
+    ``--general``, else the zoo's own for a zoo host (see :func:`genehub.cli._data.none_prompts`), else the
+    real preset's general prompts for its host; None when none and not ``required``."""
+    found = none_prompts(args, host, required=False, tokenizer=tokenizer) or zoo_general(host)
+    return found if found is not None or not required else none_prompts(args, host, tokenizer=tokenizer)
+
+
+def _router_card(args: argparse.Namespace) -> int:
+    from ..hosts import describe_host, load_tokenizer
+    from ..routing.encoders import make_encoder
+    from ..routing.prototypes import route_gene
+
+    model = None
+    if args.encoder == "minilm":
+        tokenizer = load_tokenizer(args.host)
+    else:
+        model, tokenizer = _load(args)
+    general = routing_general(args, args.host, tokenizer=tokenizer)
+    encoder = make_encoder(args.encoder, general=general, model=model, tokenizer=tokenizer,
+                           host=describe_host(args.host))
+    for gene in args.genes:
+        block = route_gene(gene, general, encoder=encoder, tokenizer=tokenizer, prototypes=args.prototypes,
+                           target_rate=args.target_rate)
+        print(f"{gene}: routing by {encoder.name}, {block['prototypes']['count']} prototype(s), threshold "
+              f"{block['threshold']:.3f} (calibrated on {block['calibration']['num_prompts']} general prompts). "
+              f"Sign it again with `genehub sign {gene} --key NAME`.")
+    return 0
+
+
+def give_routing(gene_dir: Any, args: argparse.Namespace) -> str:
+    """Give a gene just written its routing block with the default encoder (``genehub extract`` calls this
+    last), calibrated on ``--general`` or the zoo's own prompts; returns the line to print."""
+    from ..errors import UsageError
+    from ..routing.prototypes import route_gene
+
+    try:
+        general = routing_general(args, args.host)
+    except UsageError:
+        return ("routing: none (no general prompts for this host); give it a routing block with "
+                f"`genehub router card {gene_dir} --host {args.host} --general FILE`.")
+    model, tokenizer = _load(args)
+    block = route_gene(gene_dir, general, model=model, tokenizer=tokenizer, host=args.host)
+    return (f"routing: {block['prototypes']['count']} prototype(s), threshold {block['threshold']:.3f} on "
+            f"{block['calibration']['num_prompts']} general prompts (a composition routes to it with no training).")
+
+
 def _router_train(args: argparse.Namespace) -> int:
     from ..routing import Router
 
     options = {k: getattr(args, k) for k in ("threshold", "layer", "seed") if getattr(args, k) is not None}
-    none = none_prompts(args, args.host)
+    none = background(args, args.host)
     model, tokenizer = _load(args)
     router = Router.train(args.host, args.genes, none_prompts=none, model=model, tokenizer=tokenizer, **options)
     out = router.save(args.out)
@@ -120,14 +208,24 @@ def _read_prompts(args: argparse.Namespace) -> list[str]:
     return prompts
 
 
+def trains_head(router: str | None, genes: list[str]) -> bool:
+    """Whether composing ``genes`` with ``--router`` trains a head now (so needs "none" prompts)."""
+    from ..gene import Gene
+    from ..routing.drivers import has_routing
+
+    return router == "head" or (router is None and not has_routing([Gene.load(g) for g in genes]))
+
+
 def _run(args: argparse.Namespace) -> int:
     prompts = _read_prompts(args)  # a mistake in the prompts is refused before any model library loads
     from ..routing import compose
 
     texts = prompts
     model, tokenizer = _load(args)
-    # A router given on the command line needs no "none" prompts (unless a gene is added later).
-    none = none_prompts(args, args.host, required=args.router is None, tokenizer=tokenizer)
+    # A router given on the command line, or the genes' prototypes, need no "none" prompts (the prototypes
+    # use them as their background when there are some).
+    none = background(args, args.host, required=trains_head(args.router, args.genes), tokenizer=tokenizer)
+    prompts = texts
     if args.chat:  # as the genes saw their prompts: rendered with the host's chat template
         from ..lorafy import load_prompts
 
@@ -155,6 +253,27 @@ def register(subparsers: Any) -> None:
     group = add_group(subparsers, "router", help="train, inspect and sign routers that pick a gene per prompt",
                       examples=["genehub router train --host ./host --genes ./sort-gene ./upper-gene --out ./router",
                                 "genehub router show ./router"])
+    p = add_command(group, "card", help="give genes made elsewhere a routing block (prototypes in the card)",
+                    func=_router_card, description=(
+                        "Give genes their routing block: prototypes of their examples in one encoder's space "
+                        "(routing.safetensors) and a threshold calibrated on general prompts, so any composition "
+                        "routes to them with no training. The card changes: sign the gene again."),
+                    examples=["genehub router card ./my-gene --host ./host --general general.jsonl",
+                              "genehub router card ./g1 ./g2 --host ZOO/host                 # a zoo host: the zoo's",
+                              "genehub router card ./g --host ./host --general prompts.jsonl --encoder minilm"])
+    p.add_argument("genes", nargs="+", metavar="GENE_DIR", help="gene directories (with examples.jsonl)")
+    p.add_argument("--host", required=True, help="host model directory (the genes' host)")
+    add_general_option(p, "the encoder's center and each gene's threshold; default for a zoo host: the zoo's own",
+                       chat=True)
+    p.add_argument("--encoder", default="default",
+                   help="default (MiniLM and the host's states), minilm (routes with no host, e.g. in front of "
+                        "vLLM), or host:LAYER")
+    config_default(p.add_argument("--prototypes", type=int, default=1, help="prototypes per gene (k-means K)"),
+                   "genehub.routing.prototypes:DEFAULT_PROTOTYPES")
+    config_default(p.add_argument("--target-rate", type=float, default=0.01,
+                                  help="share of general prompts a gene may take (its threshold's target)"),
+                   "genehub.routing.prototypes:DEFAULT_TARGET_RATE")
+    add_model_options(p)
     p = add_command(group, "train", help="train a router on the genes' examples (seconds)", func=_router_train,
                     examples=["genehub router train --host ./host --genes ./sort-gene ./upper-gene --out ./router",
                               "genehub router train --host ./my-host --genes ./g --general general.jsonl --out ./router"])
@@ -191,17 +310,26 @@ def register(subparsers: Any) -> None:
     p.add_argument("prompts", nargs="*", help='prompts ("-" or none: read stdin)')
     p.add_argument("--host", required=True, help="host model directory")
     p.add_argument("--genes", nargs="+", required=True, metavar="GENE_DIR", help="gene directories")
-    p.add_argument("--router", default=None, help="router directory (default: train one now, seconds)")
+    add_router_option(p)
     p.add_argument("--file", default=None, help="read prompts from this file, one per line")
     p.add_argument("--top-k", type=int, default=1, help="mix the top K genes weighted by the router (default 1)")
     p.add_argument("--engine", choices=("auto", "fused", "peft"), default="auto",
                    help="how a mixed batch runs: fused (faster), PEFT's mixed adapter batches, or auto (default: "
                         "fused when it can run the genes); same outputs")
     p.add_argument("--max-new-tokens", type=int, default=16)
-    add_general_option(p, "the `none` class of a router trained now; default for a zoo host: the zoo's own")
+    add_general_option(p, "the `none` class of a router trained now, the prototypes' background; default for a "
+                          "zoo host: the zoo's own")
     p.add_argument("--chat", action="store_true",
                    help="wrap each prompt (and each plain --general prompt) as one user message of the host's chat "
                         "template, as for genes extracted with --chat or from chat rows")
     add_model_options(p)
     p.add_argument("--batch-size", type=int, default=32)
     add_json(p, "print rows with the routing probabilities as JSON")
+
+
+def add_router_option(parser: argparse.ArgumentParser) -> None:
+    """``--router``: how a composition routes (``genehub run``, ``genehub serve``)."""
+    parser.add_argument("--router", default=None, metavar="prototypes|head|DIR",
+                        help="prototypes (the genes' routing blocks: nothing to train), head (train a router now, "
+                             "seconds), or a trained router's directory (default: prototypes when every gene has a "
+                             "routing block, else head)")

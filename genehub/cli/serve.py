@@ -1,6 +1,6 @@
 """CLI for serving: ``genehub serve`` (an OpenAI-compatible server) and ``genehub export vllm``.
 
-    genehub serve --host H --genes G1 G2 [--router R] [--port 8000] [--admin-token T]
+    genehub serve --host H --genes G1 G2 [--router prototypes|head|R] [--port 8000] [--admin-token T]
     genehub export vllm --host H --genes G1 G2 --out DIR        # then: sh DIR/launch.sh --port 8001
     genehub serve --backend vllm --upstream http://127.0.0.1:8001 --host H --genes G1 G2
 """
@@ -13,16 +13,18 @@ from typing import Any
 
 from ._common import add_command, add_group
 from ._data import add_general_option
+from .routing import add_router_option
 
 
 def _serve(args: argparse.Namespace) -> int:
     from ..errors import UsageError
     from ..serve import LocalBackend, ServeConfig, VllmFront, create_app, run
-    from ._data import none_prompts as none_prompts_for
+    from .routing import background, trains_head
 
-    # What "no gene" means: --general, or the zoo's own on a zoo host (a router given needs none until a
-    # gene is added through /admin/genes, so a missing --general only stops a server that trains one now).
-    none_prompts = none_prompts_for(args, args.host, required=args.router is None)
+    # What "no gene" means: --general, or the zoo's own on a zoo host (a router given, or the genes'
+    # prototypes, need none until a head is trained again, so a missing --general only stops a server that
+    # trains one now; the prototypes use them as their background when there are some).
+    none_prompts = background(args, args.host, required=trains_head(args.router, args.genes))
 
     token = args.admin_token or os.environ.get("GENEHUB_ADMIN_TOKEN") or None
     config = ServeConfig(name=args.name, max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
@@ -70,7 +72,7 @@ def register(subparsers: Any) -> None:
                    "NAME:base is the bare host. Concurrent requests are batched; the local engine decodes greedily.")
     p.add_argument("--host", required=True, help="host model directory")
     p.add_argument("--genes", nargs="+", required=True, metavar="GENE_DIR", help="gene directories")
-    p.add_argument("--router", default=None, help="router directory (default: train one now, seconds)")
+    add_router_option(p)
     add_general_option(p, "the `none` class of a router trained now or when a gene is added; default for a zoo "
                           "host: the zoo's own", chat=True)
     p.add_argument("--backend", choices=("local", "vllm"), default="local",

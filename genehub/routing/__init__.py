@@ -1,25 +1,30 @@
-"""Routing and composition: plug genes into a host at inference behind a trained input-aware router.
+"""Routing and composition: plug genes into a host at inference, each prompt routed to its gene or to none.
 
-    >>> from genehub.routing import Router, compose
-    >>> router = Router.train(zoo.host, ["genes/sort", "genes/upper"], none_prompts=zoo.none_prompts)  # seconds
-    >>> router.save("routers/sort-upper")
-    >>> comp = compose(zoo.host, ["genes/sort", "genes/upper"], "routers/sort-upper", none_prompts=zoo.none_prompts)
-    >>> for g in comp.generate(["sort cab:", "shout dog =", "copy cat:"]):
+Each gene's card carries its routing prototypes (:mod:`~genehub.routing.prototypes`), so a composition
+routes with nothing to train, and a gene added later brings its own; a trained head over the host's
+states (:class:`Router`) stays available.
+
+    >>> from genehub.routing import compose, route_gene
+    >>> for gene in ["genes/roman", "genes/upper"]:          # genehub extract does this itself
+    ...     route_gene(gene, general_prompts, host="hosts/smollm2")
+    >>> comp = compose("hosts/smollm2", ["genes/roman", "genes/upper"], none_prompts=general_prompts)
+    >>> for g in comp.generate(chat(["Write 14 in Roman numerals.", "Shout 'hello'.", "Hello!"])):
     ...     print(g.gene, g.text)
-    sort-gene abc
-    upper-gene DOG
-    None cat
+    roman-gene XIV
+    upper-gene HELLO
+    None Hello! How can I help you today?
+    >>> comp.add_gene("genes/binary")                         # hot, from its card: milliseconds to route
 """
 
 from __future__ import annotations
 
 from .compose import Composition, Generation, compose
 from .config import RouterConfig
-from .encoders import ConcatEncoder, Encoder, HostEncoder, SentenceEncoder, encoder_from_spec
+from .encoders import ConcatEncoder, Encoder, HostEncoder, SentenceEncoder, encoder_from_spec, make_encoder
 from .features import host_features
 from .genes import BASE_ADAPTER, NONE, adapter_name, load_genes, require_fit
 from .prototype_router import PrototypeRouter
-from .prototypes import GenePrototypes, build_routing, load_prototypes
+from .prototypes import GenePrototypes, build_routing, load_prototypes, route_gene
 from .router import NonePrompts, Router, RoutingDecision, validate_config
 from .signing import sign_router, verify_router
 
@@ -28,5 +33,5 @@ __all__ = [
     "adapter_name", "compose", "host_features", "load_genes", "require_fit", "sign_router", "validate_config",
     "verify_router",
     "ConcatEncoder", "Encoder", "GenePrototypes", "HostEncoder", "PrototypeRouter", "SentenceEncoder",
-    "build_routing", "encoder_from_spec", "load_prototypes",
+    "build_routing", "encoder_from_spec", "load_prototypes", "make_encoder", "route_gene",
 ]

@@ -9,14 +9,20 @@ than PEFT's per-adapter loop, see bench/REPORT.md) and ``"peft"`` (PEFT's mixed 
 (``load_adapter`` / ``delete_adapter``) without reloading the host; adding one retrains the router head
 (seconds), removing one drops its class.
 
-Routing normally runs the bare host up to the router's feature layer before the composed pass. When no
-gene acts before that layer (e.g. a router at layer 1 and genes whose circuits start at block 1), the
-fused engine routes inside the composed pass instead: the router reads the layer on the way up and the
-genes are switched on from there, so routing costs only the router's head (:attr:`Composition.routes_in_pass`).
+The router is either the genes' own prototypes (:class:`~genehub.routing.PrototypeRouter`, the default
+when every gene's card has a routing block: nothing to train, a gene added hot brings its prototypes)
+or a trained head (:class:`~genehub.routing.Router`, trained again when a gene is added); the composition
+drives both the same way (:mod:`genehub.routing.drivers`).
 
-    >>> comp = compose(zoo.host, ["genes/sort", "genes/upper"])       # trains a router when none is given
-    >>> [(g.gene, g.text) for g in comp.generate(["sort cab:", "copy dog:"])]
-    [('sort-gene', 'abc'), (None, 'dog')]
+Routing normally reads the bare host up to the router's feature layer before the composed pass. When no
+gene acts before that layer (e.g. the default prototype encoder's host layer 12 and genes on blocks 15
+and up), the fused engine routes inside the composed pass instead: the router reads the layer on the way
+up and the genes are switched on from there, so routing costs only what else the router reads (the
+sentence model, the head) (:attr:`Composition.routes_in_pass`).
+
+    >>> comp = compose(host, ["genes/roman", "genes/upper"], none_prompts=general)   # routes by their cards
+    >>> [(g.gene, g.text) for g in comp.generate(["Write 12 in Roman numerals.", "Hello!"])]
+    [('roman-gene', 'XII'), (None, 'Hello! How can I help you today?')]
 """
 
 from __future__ import annotations
@@ -33,19 +39,13 @@ import torch
 
 from ..errors import RouterError, UsageError
 from ..gene import Gene
-from ..hosts import (
-    HostInfo,
-    describe_host,
-    encode_prompts,
-    load_host,
-    model_device,
-    pad_token_id,
-    require_compatible,
-)
+from ..hosts import HostInfo, describe_host, encode_prompts, load_host, model_device, pad_token_id
+from .drivers import Driver, HeadDriver, PrototypeDriver, has_routing, prototype_driver
 from .features import features_in_pass, first_adapted_block
 from .fused import FusedGenes
 from .genes import BASE_ADAPTER, adapter_name, load_genes, require_fit
-from .router import Router, RoutingDecision
+from .prototype_router import PrototypeRouter
+from .router import NonePrompts, Router, RoutingDecision
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Composition:
     """A host with genes plugged in and a router choosing among them per prompt (see :func:`compose`)."""
 
     def __init__(self, model: Any, tokenizer: Any, host_info: HostInfo, genes: dict[str, Gene],
-                 router: Router, *, mode: Mode = "top1", top_k: int = 2, engine: Engine = "auto",
+                 router: Router | PrototypeRouter | Driver, *, mode: Mode = "top1", top_k: int = 2, engine: Engine = "auto",
                  route_in_pass: bool = True, router_options: dict[str, Any] | None = None) -> None:
         if engine not in ENGINES:
             raise UsageError(f"Unknown engine {engine!r}.", hint=f"Use one of: {', '.join(ENGINES)}.")
@@ -77,17 +77,23 @@ class Composition:
         self.tokenizer = tokenizer
         self.host_info = host_info
         self._genes = genes
-        self.router = router
         self.mode = mode
         self.top_k = top_k
-        self._router_options = dict(router_options or {})
         self.engine = engine
         self.route_in_pass = route_in_pass
         self._mixes: dict[str, str] = {}
         self._fused: FusedGenes | None = None
         self._first_gene_block = -1
-        _check_router(router, genes, host_info)
+        self._driver: Driver = (router if isinstance(router, Driver)
+                                else PrototypeDriver(router) if isinstance(router, PrototypeRouter)
+                                else HeadDriver(router, router_options))
+        self._driver.check(genes, host_info)
         self._refresh_engine()
+
+    @property
+    def router(self) -> Router | PrototypeRouter:
+        """The router: the genes' prototypes (:class:`PrototypeRouter`) or a trained head (:class:`Router`)."""
+        return self._driver.router
 
     def _refresh_engine(self) -> None:
         """Rebuild the fused engine's concatenated weights (after genes were added or removed).
@@ -120,7 +126,8 @@ class Composition:
         of the pass. Routing then costs the router's head alone, where otherwise it costs a separate pass
         of the bare host up to its layer. Same decisions and outputs either way (tested).
         """
-        return self.route_in_pass and self._fused is not None and self.router.layer <= self._first_gene_block
+        layer = self._driver.layer
+        return self.route_in_pass and self._fused is not None and layer is not None and layer <= self._first_gene_block
 
     @property
     def genes(self) -> dict[str, Gene]:
@@ -135,7 +142,7 @@ class Composition:
         Args:
             encoding: the prompts already tokenized (``logits`` and ``generate`` share theirs).
         """
-        return self.router.route(self.model, self.tokenizer, list(prompts), top_k=self._top_k, encoding=encoding)
+        return self._driver.route(self.model, self.tokenizer, list(prompts), top_k=self._top_k, encoding=encoding)
 
     @property
     def _top_k(self) -> int:
@@ -233,20 +240,22 @@ class Composition:
         ``back`` is the permutation that puts the model's rows back in the prompts' order (``None`` when
         they are in it). Returns the output rows in the prompts' order, the adapter name per row and the decisions.
         """
-        if genes is None and self.routes_in_pass:
+        plan = self._driver.in_pass(self.model, self.tokenizer, prompts, enc, top_k=self._top_k) \
+            if genes is None and self.routes_in_pass else None
+        if plan is not None:
             decisions: list[RoutingDecision] = []
             fused = self._fused
             assert fused is not None  # routes_in_pass needs the fused engine
             with ExitStack() as stack:
                 def express(features: torch.Tensor) -> None:  # called inside the pass, at the router's layer
-                    decisions.extend(self.router.decide(prompts, features, top_k=self._top_k))
+                    decisions.extend(plan.decide(features))
                     stack.enter_context(fused.apply([self.gene_weights(d) for d in decisions]))
 
-                stack.enter_context(features_in_pass(self.model, enc["attention_mask"], layer=self.router.layer,
-                                                     pooling=self.router.pooling, then=express))
+                stack.enter_context(features_in_pass(self.model, enc["attention_mask"], layer=plan.layer,
+                                                     pooling=plan.pooling, then=express, pool_mask=plan.pool_mask))
                 out = call(enc, None)
             if len(decisions) != len(prompts):
-                raise RouterError(f"The forward pass never reached the router's layer {self.router.layer}.",
+                raise RouterError(f"The forward pass never reached the router's layer {plan.layer}.",
                                   hint="Compose with route_in_pass=False.")
             return out, [d.gene or BASE_ADAPTER for d in decisions], list(decisions)
         names, decisions_ = self._names_for(prompts, genes, enc)
@@ -294,15 +303,17 @@ class Composition:
                 for p, t, n, d in zip(prompts, texts, names, decisions)]
 
     # ------------------------------------------------------------------------------------------ hot swap
-    def add_gene(self, gene: str | Path | Gene, *, router: Router | None = None) -> str:
+    def add_gene(self, gene: str | Path | Gene, *, router: Router | PrototypeRouter | None = None) -> str:
         """Plug a gene in while the composition runs; returns its adapter name.
 
-        The host is not reloaded: the adapter is loaded beside the others, and the router head is
-        retrained on the bare host's features (seconds) unless a ``router`` for the new gene set is given.
+        The host is not reloaded: the adapter is loaded beside the others. A prototype router takes the
+        gene's prototypes from its card (milliseconds, no training); a trained head is trained again on
+        the bare host's features (seconds) unless a ``router`` for the new gene set is given.
 
         Raises:
             IncompatibleError: the gene was made for another host, tokenizer or shapes (nothing changes).
-            UsageError: a gene of that name is already plugged in.
+            UsageError: a gene of that name is already plugged in, or it has no routing block and the
+                composition routes by prototypes.
         """
         gene = gene if isinstance(gene, Gene) else Gene.load(gene)
         name = adapter_name(gene)
@@ -312,15 +323,20 @@ class Composition:
         self.model.load_adapter(str(gene.path), adapter_name=name)
         genes = {**self._genes, name: gene}
         try:
-            if router is None:
-                router = Router.train(self.host_info, list(genes.values()), model=self.model, tokenizer=self.tokenizer,
-                                      **self._router_options)
-            _check_router(router, genes, self.host_info)
+            if router is not None:
+                driver: Driver = (PrototypeDriver(router) if isinstance(router, PrototypeRouter)
+                                  else HeadDriver(router, getattr(self._driver, "options", None)))
+            else:
+                driver = self._driver.with_gene(name, gene, genes, model=self.model, tokenizer=self.tokenizer,
+                                                host_info=self.host_info)
+            driver.check(genes, self.host_info)
         except BaseException:
+            if name in self._driver.gene_names and isinstance(self._driver, PrototypeDriver):
+                self._driver.without(name)  # its prototypes went in before the check failed
             self.model.delete_adapter(name)
             raise
         self._drop_mixes()
-        self._genes, self.router = genes, router
+        self._genes, self._driver = genes, driver
         self._refresh_engine()
         return name
 
@@ -332,7 +348,7 @@ class Composition:
             raise UsageError("Cannot remove the last gene of a composition.", hint="Use the bare host instead.")
         self._drop_mixes()
         self.model.delete_adapter(name)
-        self.router = self.router.without(name)
+        self._driver = self._driver.without(name)
         self._genes = {k: v for k, v in self._genes.items() if k != name}
         self._refresh_engine()
 
@@ -353,31 +369,19 @@ class _Steps:
         pass
 
 
-def _check_router(router: Router, genes: dict[str, Gene], host_info: HostInfo) -> None:
-    require_compatible(router.host, host_info, what="router")
-    want = {g["name"]: g["revision"] for g in router.genes}
-    have = {name: gene.digest for name, gene in genes.items()}
-    if want != have:
-        missing = sorted(set(have) - set(want))
-        extra = sorted(set(want) - set(have))
-        changed = sorted(n for n in set(want) & set(have) if want[n] != have[n])
-        parts = [f"genes it does not know: {missing}" if missing else "",
-                 f"genes it expects but are not plugged in: {extra}" if extra else "",
-                 f"genes at another revision: {changed}" if changed else ""]
-        raise RouterError("The router was trained for other genes (" + "; ".join(p for p in parts if p) + ").",
-                          hint="Retrain it with `genehub router train --host H --genes ...` or pass router=None.")
-
-
-def compose(host: str | Path, genes: Sequence[str | Path | Gene], router: Router | str | Path | None = None, *,
-            mode: Mode = "top1", top_k: int = 2, engine: Engine = "auto", route_in_pass: bool = True,
-            model: Any | None = None, tokenizer: Any | None = None, **router_options: Any) -> Composition:
+def compose(host: str | Path, genes: Sequence[str | Path | Gene],
+            router: Router | PrototypeRouter | str | Path | None = None, *, mode: Mode = "top1", top_k: int = 2,
+            engine: Engine = "auto", route_in_pass: bool = True, model: Any | None = None, tokenizer: Any | None = None,
+            none_prompts: NonePrompts | None = None, **router_options: Any) -> Composition:
     """Plug ``genes`` into ``host`` behind a router.
 
     Args:
         host: the host directory.
         genes: gene directories (or loaded :class:`~genehub.gene.Gene` objects), each checked against the host
             before loading.
-        router: a :class:`Router`, a router directory, or ``None`` to train one now (seconds).
+        router: a :class:`PrototypeRouter` or a trained :class:`Router`; a router directory; ``"prototypes"``
+            (the genes' routing blocks: nothing to train); ``"head"`` (train a head now, seconds); or
+            ``None``: prototypes when every gene has a routing block, else a head.
         mode: ``"top1"`` (each row gets its top gene) or ``"topk"`` (the top ``top_k`` genes, weighted by
             the router's probabilities; exact: ``sum_i w_i B_i A_i``).
         engine: ``"fused"`` (each LoRA layer's genes in one masked pair of products, see
@@ -387,6 +391,10 @@ def compose(host: str | Path, genes: Sequence[str | Path | Gene], router: Router
         route_in_pass: route inside the forward pass when no gene acts before the router's feature
             layer (see :attr:`Composition.routes_in_pass`); ``False`` always runs the router's own pass.
         model, tokenizer: the bare host already loaded (it becomes the composition's ``PeftModel``).
+        none_prompts: prompts the host answers without a gene (a list, or a function of the genes' skills
+            and ``seed``, e.g. :func:`genehub.zoo.none_prompts`): a head's "none" class, and the prototype
+            router's background (a gene must beat the nearest of them by a margin; without them only the
+            genes' thresholds guard against false activation).
         **router_options: passed to :meth:`Router.train` (now and when a gene is added later).
 
     Returns:
@@ -396,6 +404,7 @@ def compose(host: str | Path, genes: Sequence[str | Path | Gene], router: Router
         IncompatibleError: a gene (or the router) was made for another host, tokenizer or shapes; the
             message names the gene and each mismatch.
         RouterError: the router was trained for other genes or revisions.
+        UsageError: ``router="prototypes"`` and a gene has no routing block.
     """
     from peft import PeftModel
 
@@ -405,18 +414,37 @@ def compose(host: str | Path, genes: Sequence[str | Path | Gene], router: Router
     host_info = describe_host(host)
     for gene in by_name.values():
         require_fit(gene, host_info)  # the card's host, before spending time on loading the model
+    kind = router if router in ("prototypes", "head") else None
+    if router is None:
+        kind = "prototypes" if has_routing(list(by_name.values())) else "head"
+    if kind == "prototypes" and not has_routing(list(by_name.values())):
+        missing = [n for n, g in by_name.items() if not has_routing([g])]
+        raise UsageError(f"Genes {missing} have no routing block to route by.",
+                         hint="Give them one with `genehub router card GENE --host HOST --general FILE`, or use "
+                              "a trained head (router='head').")
     if model is None or tokenizer is None:
         model, tokenizer = load_host(host)
     for gene in by_name.values():
         require_fit(gene, host_info, model)
-    if isinstance(router, (str, Path)):
+    if kind is None and isinstance(router, (str, Path)):
         router = Router.load(router)
     (first, first_gene), *rest = by_name.items()
     peft_model = PeftModel.from_pretrained(model, str(first_gene.path), adapter_name=first)
     for name, gene in rest:
         peft_model.load_adapter(str(gene.path), adapter_name=name)
     peft_model.eval()
-    if router is None:
-        router = Router.train(host_info, list(by_name.values()), model=peft_model, tokenizer=tokenizer, **router_options)
+    options = {**router_options, "none_prompts": none_prompts} if none_prompts is not None else dict(router_options)
+    if kind == "head":
+        router = Router.train(host_info, list(by_name.values()), model=peft_model, tokenizer=tokenizer, **options)
+    elif kind == "prototypes":
+        if none_prompts is None:
+            log.warning("Routing by prototypes without background prompts: only each gene's threshold keeps "
+                        "general prompts from its gene (pass none_prompts= what the host answers alone).")
+        router = prototype_driver(by_name, model=peft_model, tokenizer=tokenizer, host_info=host_info,
+                                  background=none_prompts)
+    elif isinstance(router, PrototypeRouter):
+        router = PrototypeDriver(router, none_prompts, {name: g.skill for name, g in by_name.items()}) \
+            if none_prompts is not None else router
+    assert isinstance(router, (Router, PrototypeRouter, Driver))
     return Composition(peft_model, tokenizer, host_info, by_name, router, mode=mode, top_k=top_k, engine=engine,
-                       route_in_pass=route_in_pass, router_options=router_options)
+                       route_in_pass=route_in_pass, router_options=options)

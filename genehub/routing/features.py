@@ -110,7 +110,7 @@ def first_adapted_block(model: Any, modules: Sequence[Any]) -> int:
 
 @contextmanager
 def features_in_pass(model: Any, attention_mask: torch.Tensor, *, layer: int, pooling: str,
-                     then: Callable[[torch.Tensor], None]) -> Iterator[None]:
+                     then: Callable[[torch.Tensor], None], pool_mask: torch.Tensor | None = None) -> Iterator[None]:
     """Hand router features to ``then`` from inside the model's next forward pass, which goes on.
 
     On the first forward pass in the block (a ``generate``'s prefill), as soon as feature layer ``layer``
@@ -118,7 +118,8 @@ def features_in_pass(model: Any, attention_mask: torch.Tensor, *, layer: int, po
     still change what the rest of the pass does (the composition switches its genes on there). Later
     passes (one-token generation steps) are left alone. The features are the bare host's only if nothing
     before ``layer`` is adapted (see :func:`first_adapted_block`), and equal :func:`host_features`' when
-    the pass numbers positions from each row's first real token (as ``generate`` does).
+    the pass numbers positions from each row's first real token (as ``generate`` does). ``pool_mask``
+    picks the tokens the mean runs over (default: every real token), as in :func:`host_features`.
     """
     if pooling not in POOLINGS:
         raise RouterError(f"Unknown pooling {pooling!r}.", hint=f"Choose one of: {', '.join(POOLINGS)}.")
@@ -135,7 +136,8 @@ def features_in_pass(model: Any, attention_mask: torch.Tensor, *, layer: int, po
                               f"{tuple(attention_mask.shape)}.",
                               hint="Run one pass over the prompts as given (no beam search or num_return_sequences), "
                                    "or compose with route_in_pass=False.")
-        then(pool(hidden.float(), attention_mask.to(hidden.device), pooling).cpu())
+        mean_mask = pool_mask.to(hidden.device) if pool_mask is not None else None
+        then(pool(hidden.float(), attention_mask.to(hidden.device), pooling, mean_mask).cpu())
 
     handle = feature_module(model, layer).register_forward_hook(hook)
     try:

@@ -20,15 +20,17 @@ NONE = "none"
 BASE_ADAPTER = "__base__"
 
 
-def adapter_name(gene: Gene) -> str:
-    """The PEFT adapter name of ``gene``: its card name, dots made underscores (names become module keys).
+def adapter_name(gene: Gene | str) -> str:
+    """The PEFT adapter name of ``gene`` (or of a card name): dots made underscores (names become module
+    keys). Routers and compositions key genes by it.
 
     Raises:
         UsageError: the name is reserved (``"none"``, ``"__base__"``).
     """
-    clean = re.sub(r"[^A-Za-z0-9_-]", "_", gene.name)
+    name = gene if isinstance(gene, str) else gene.name
+    clean = re.sub(r"[^A-Za-z0-9_-]", "_", name)
     if clean in (BASE_ADAPTER, NONE, ""):
-        raise UsageError(f"A gene cannot be called {gene.name!r}.", hint="Rename it in its gene.json.")
+        raise UsageError(f"A gene cannot be called {name!r}.", hint="Rename it in its gene.json.")
     return clean
 
 

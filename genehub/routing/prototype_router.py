@@ -24,9 +24,9 @@ from typing import Any
 import torch
 
 from ..errors import IncompatibleError, RouterError, UsageError
-from .encoders import Encoder, encoder_from_spec, normalise, spec_problems
+from .encoders import ConcatEncoder, Encoder, HostEncoder, encoder_from_spec, normalise, route_texts, spec_problems
 from .genes import NONE
-from .prototypes import GenePrototypes, load_prototypes
+from .prototypes import GenePrototypes, encoder_tokenizer, load_prototypes
 from .router import RoutingDecision
 
 DEFAULT_TEMPERATURE = 0.02
@@ -38,18 +38,21 @@ class PrototypeRouter:
 
     Args:
         encoder: encodes prompts for :meth:`route` (None: only :meth:`decide` on vectors is available).
-        genes: the genes' prototypes (all in the space of one encoder spec).
+        genes: the genes' prototypes (all in the space of one encoder spec), keyed by adapter name.
         background: ``(m, dim)`` vectors of prompts that need no gene, in the same space (optional).
         background_margin: how much closer than the nearest background vector a gene must be.
         temperature: softmax temperature over similarities (cosine units) for confidences and top-k weights.
+        tokenizer: the host's tokenizer, to read prompts formatted in its chat template as the user's
+            message (default: the encoder's host part's, if any).
     """
 
     def __init__(self, encoder: Encoder | None = None, genes: Sequence[GenePrototypes] = (), *,
                  background: torch.Tensor | None = None, background_margin: float = DEFAULT_BACKGROUND_MARGIN,
-                 temperature: float = DEFAULT_TEMPERATURE) -> None:
+                 temperature: float = DEFAULT_TEMPERATURE, tokenizer: Any = None) -> None:
         if temperature <= 0:
             raise UsageError(f"A temperature of {temperature} cannot weight genes.", hint="Pass a positive one, e.g. 0.02.")
         self.encoder = encoder
+        self.tokenizer = tokenizer if tokenizer is not None or encoder is None else encoder_tokenizer(encoder)
         self.spec: dict[str, Any] | None = dict(encoder.spec) if encoder is not None else None
         self.temperature = temperature
         self.background_margin = float(background_margin)
@@ -64,23 +67,28 @@ class PrototypeRouter:
     @classmethod
     def from_genes(cls, genes: Sequence[str | Path | GenePrototypes], *, encoder: Encoder | None = None,
                    background: Sequence[str] | None = None, model: Any = None, tokenizer: Any = None, host: Any = None,
-                   **options: Any) -> PrototypeRouter:
+                   part: int | None = None, **options: Any) -> PrototypeRouter:
         """A router over gene folders (their routing blocks and files, checked), with the encoder the
         first one names unless ``encoder`` is given (``model``, ``tokenizer``, ``host`` for a host encoder).
 
         Args:
             background: prompts the host answers by itself (encoded once here), or None.
+            part: read only this part of the genes' concat encoder (each gene's prototypes and threshold
+                for that part, :meth:`GenePrototypes.part`), e.g. the sentence model where the host's
+                hidden states are out of reach.
             options: ``background_margin``, ``temperature``.
         """
         if not genes:
             raise UsageError("A router needs at least one gene.", hint="Pass gene folders with a routing block.")
         loaded = [g if isinstance(g, GenePrototypes) else load_prototypes(g) for g in genes]
+        if part is not None:
+            loaded = [g.part(part) for g in loaded]
         if encoder is None:
             encoder = encoder_from_spec(loaded[0].encoder, model=model, tokenizer=tokenizer, host=host,
                                         tensors=loaded[0].encoder_tensors)
-        router = cls(encoder, loaded, **options)
+        router = cls(encoder, loaded, tokenizer=tokenizer, **options)
         if background:
-            router.set_background(encoder.encode(list(background)))
+            router.set_background(encoder.encode(route_texts(router.tokenizer, list(background))))
         return router
 
     # ----------------------------------------------------------------------------------------- genes
@@ -192,13 +200,43 @@ class PrototypeRouter:
         return out
 
     def route(self, prompts: Sequence[str], *, top_k: int = 1) -> list[RoutingDecision]:
-        """Encode ``prompts`` once and decide a gene (or none) for each."""
+        """Encode ``prompts`` once and decide a gene (or none) for each (a prompt formatted in the host's
+        chat template is read as its user message)."""
         if self.encoder is None:
             raise RouterError("This router has no encoder to read prompts with.",
                               hint="Build it with an encoder, or call decide() with vectors.")
         if not prompts:
             return []
-        return self.decide(prompts, self.encoder.encode(prompts), top_k=top_k)
+        texts = route_texts(self.tokenizer, list(prompts))
+        return self.decide(texts, self.encoder.encode(texts), top_k=top_k)
+
+    def host_part(self) -> tuple[HostEncoder, int | None] | None:
+        """The encoder's host part and its index in a concat encoder (None for a host encoder alone), or
+        None when the encoder reads no hidden states."""
+        if isinstance(self.encoder, HostEncoder):
+            return self.encoder, None
+        if isinstance(self.encoder, ConcatEncoder):
+            found = [(p, i) for i, p in enumerate(self.encoder.parts) if isinstance(p, HostEncoder)]
+            if len(found) == 1:
+                return found[0]
+        return None
+
+    def vectors_from_host(self, texts: Sequence[str], pooled: torch.Tensor,
+                          others: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
+        """The router's vectors for ``texts`` given their host part's pooled states (read elsewhere, e.g.
+        inside a composition's forward pass) and the other parts' vectors (computed here when None)."""
+        found = self.host_part()
+        if found is None:
+            raise RouterError("This router's encoder reads no hidden states.", hint="Use route() instead.")
+        host, index = found
+        vectors = host.finish(pooled)
+        if index is None:
+            return vectors
+        assert isinstance(self.encoder, ConcatEncoder)
+        parts = list(others) if others is not None else [None] * len(self.encoder.parts)
+        parts = [vectors if i == index else (v if v is not None else p.encode(texts))
+                 for i, (p, v) in enumerate(zip(self.encoder.parts, parts))]
+        return self.encoder.combine(parts)
 
     def evaluate(self, rows: Sequence[Mapping[str, str]]) -> float:
         """Share of ``{"prompt", "label"}`` rows routed to their label (``"none"`` for no gene)."""

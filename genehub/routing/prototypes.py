@@ -31,7 +31,8 @@ import torch
 
 from ..errors import CardValidationError, NotFoundError, UsageError, VerificationError
 from ..gene.layout import ROUTING
-from .encoders import Encoder, normalise, prompts_digest
+from .encoders import ConcatEncoder, Encoder, HostEncoder, make_encoder, normalise, prompts_digest, route_texts
+from .genes import adapter_name
 
 ROUTING_FILE = ROUTING
 TENSOR = "prototypes"
@@ -116,6 +117,26 @@ class GenePrototypes:
     block: dict[str, Any]
     encoder_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
+    @property
+    def parts(self) -> int:
+        """How many parts its encoder has that a router can read alone (0: not a concat encoder)."""
+        return len(self.encoder["parts"]) if self.encoder.get("kind") == "concat" else 0
+
+    def part(self, index: int) -> GenePrototypes:
+        """This gene in the space of one part of its concat encoder: the prototypes' coordinates of that
+        part, renormalised (for one prototype: exactly the part's own mean prototype), and the part's
+        threshold from ``calibration.parts``."""
+        if not 0 <= index < self.parts:
+            raise UsageError(f"Gene {self.name}'s routing encoder has no part {index}.",
+                             hint="Read a part of a concat encoder only.")
+        start = sum(int(p["dim"]) for p in self.encoder["parts"][:index])
+        spec = dict(self.encoder["parts"][index])
+        prefix = f"parts.{index}."
+        tensors = {k[len(prefix):]: t for k, t in self.encoder_tensors.items() if k.startswith(prefix)}
+        threshold = float(self.block["calibration"]["parts"][index]["threshold"])
+        return GenePrototypes(self.name, normalise(self.prototypes[:, start:start + int(spec["dim"])]), threshold,
+                              spec, self.block, tensors)
+
     def file_tensors(self) -> dict[str, torch.Tensor]:
         """What ``routing.safetensors`` holds: the prototypes and the encoder's tensors (``encoder.*``)."""
         return {TENSOR: self.prototypes, **{f"{ENCODER_PREFIX}{k}": t.float().contiguous()
@@ -152,13 +173,23 @@ class GenePrototypes:
                      clustering: Mapping[str, Any],
                      encoder_tensors: Mapping[str, torch.Tensor] | None = None) -> GenePrototypes:
         """:meth:`build` from vectors already encoded (the benchmark reuses its cached encodings)."""
-        scores = similarity(normalise(general_vectors), prototypes)
+        general_vectors = normalise(general_vectors)
+        scores = similarity(general_vectors, prototypes)
         threshold, rank = conformal_threshold(scores, target_rate)
-        calibration = {
+        calibration: dict[str, Any] = {
             "method": CALIBRATION, "target_rate": target_rate, "rank": rank,
             "rate": round(float((scores > threshold).float().mean()), 6),
             "num_prompts": len(general), "prompts_digest": prompts_digest(general),
         }
+        if spec.get("kind") == "concat":  # each part's own threshold, for a router that reads it alone
+            calibration["parts"], start = [], 0
+            for part in spec["parts"]:
+                cut = slice(start, start + int(part["dim"]))
+                start = cut.stop
+                part_scores = similarity(normalise(general_vectors[:, cut]), normalise(prototypes[:, cut]))
+                t, r = conformal_threshold(part_scores, target_rate)
+                calibration["parts"].append({"threshold": round(t, 6), "rank": r,
+                                             "rate": round(float((part_scores > t).float().mean()), 6)})
         block = {
             "method": METHOD,
             "encoder": dict(spec),
@@ -221,13 +252,19 @@ def load_prototypes(gene_dir: str | Path, card: Mapping[str, Any] | None = None)
         raise CardValidationError(f"{path} holds prototypes of shape {tuple(protos.shape)}, the card says {want}.",
                                   errors=[("$.routing.prototypes", "shape differs from the file")],
                                   hint="Rebuild the gene's routing with `genehub.routing.build_routing`.")
-    return GenePrototypes(name=name, prototypes=normalise(protos), threshold=float(block["threshold"]),
+    return GenePrototypes(name=adapter_name(name), prototypes=normalise(protos), threshold=float(block["threshold"]),
                           encoder=dict(block["encoder"]), block=dict(block), encoder_tensors=extra)
+
+
+def encoder_tokenizer(encoder: Encoder) -> Any:
+    """The host tokenizer an encoder reads with (its host part's), or None."""
+    parts = encoder.parts if isinstance(encoder, ConcatEncoder) else [encoder]
+    return next((p.tokenizer for p in parts if isinstance(p, HostEncoder)), None)
 
 
 def build_routing(gene_dir: str | Path, encoder: Encoder, general: Sequence[str], *,
                   examples: Sequence[str] | None = None, prototypes: int = DEFAULT_PROTOTYPES,
-                  target_rate: float = DEFAULT_TARGET_RATE, seed: int = 0) -> dict[str, Any]:
+                  target_rate: float = DEFAULT_TARGET_RATE, seed: int = 0, tokenizer: Any = None) -> dict[str, Any]:
     """Give a gene folder its routing: ``routing.safetensors``, the card's ``routing`` block and the
     file's digest under ``files``, and the README rendered again.
 
@@ -240,6 +277,9 @@ def build_routing(gene_dir: str | Path, encoder: Encoder, general: Sequence[str]
         general: prompts the host answers by itself, to calibrate the threshold.
         examples: the prompts to build prototypes from (default: the gene's ``examples.jsonl``).
         prototypes, target_rate, seed: see :meth:`GenePrototypes.build`.
+        tokenizer: the host's tokenizer (default: the encoder's host part's, if any): examples and
+            general prompts formatted in its chat template are read as the user's message
+            (:func:`~genehub.routing.encoders.route_texts`), as routers read prompts.
 
     Returns:
         The routing block written into the card.
@@ -258,6 +298,8 @@ def build_routing(gene_dir: str | Path, encoder: Encoder, general: Sequence[str]
                                 hint="Pass examples= (prompts of the skill), or rewrite the gene with its examples.",
                                 path=str(path))
         examples = _example_prompts(path)
+    tokenizer = tokenizer if tokenizer is not None else encoder_tokenizer(encoder)
+    examples, general = route_texts(tokenizer, list(examples)), route_texts(tokenizer, list(general))
     gene = GenePrototypes.build(str(card["name"]), encoder, examples, general, prototypes=prototypes,
                                 target_rate=target_rate, seed=seed)
     from safetensors.torch import save_file
@@ -300,3 +342,33 @@ def _example_prompts(path: Path) -> list[str]:
                              hint="Rewrite the gene's examples with `genehub.gene.write_gene`, or pass examples=.")
         prompts.append(row["prompt"])
     return prompts
+
+
+def route_gene(gene_dir: str | Path, general: Sequence[str], *, encoder: str | Encoder = "default",
+               host: str | Path | None = None, model: Any = None, tokenizer: Any = None,
+               **options: Any) -> dict[str, Any]:
+    """:func:`build_routing` with one of the encoder recipes (:func:`~genehub.routing.encoders.make_encoder`):
+    what ``genehub extract`` does at its end, and ``genehub router card`` for genes made elsewhere.
+
+    Args:
+        gene_dir: the gene folder.
+        general: prompts the host answers by itself (center, thresholds).
+        encoder: a recipe (``default``, ``minilm``, ``host:LAYER``) or an encoder already made.
+        host: the host folder (loaded when the recipe reads it, or to read formatted prompts).
+        model, tokenizer: the host already loaded.
+        **options: passed to :func:`build_routing` (``prototypes``, ``target_rate``, ``seed``).
+    """
+    from ..hosts import describe_host, load_host
+
+    if isinstance(encoder, str):
+        info = None
+        if host is not None:
+            info = describe_host(host)
+            if (model is None or tokenizer is None) and encoder != "minilm":
+                model, tokenizer = load_host(host)
+            elif tokenizer is None:
+                from transformers import AutoTokenizer
+
+                tokenizer = AutoTokenizer.from_pretrained(str(host))
+        encoder = make_encoder(encoder, general=general, model=model, tokenizer=tokenizer, host=info)
+    return build_routing(gene_dir, encoder, general, tokenizer=tokenizer, **options)

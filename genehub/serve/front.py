@@ -9,9 +9,10 @@ The upstream must serve every gene under its genehub name (``genehub export vllm
 command that does) and a base model; :meth:`VllmFront.connect` checks this before serving.
 
 The router is any object with ``route(prompts) -> decisions`` (each with ``.gene`` and ``.confidence``).
-Today that is :class:`HostRouter`, genehub's host-feature router, which loads the host on the front; a
-router that reads a small sentence encoder instead of the host's hidden states will replace it, so the
-front will no longer need the host.
+By default it is :class:`SentenceRouter`: the genes' routing prototypes read with the sentence encoder
+alone (all-MiniLM-L6-v2; the sentence part of a gene's default routing block), so the front loads no
+host and reads no hidden states. A trained head over the host's states (:class:`HostRouter`) stays
+available (``--router head`` or a router directory); it loads the host on the front.
 """
 
 from __future__ import annotations
@@ -77,6 +78,83 @@ class HostRouter:
         return self.router.route(self.model, self.tokenizer, list(prompts))
 
 
+class SentenceRouter:
+    """The genes' prototypes in the sentence encoder's space, as a :class:`PromptRouter` (no host needed).
+
+    A gene whose routing block is the sentence encoder's is read as it is; one whose block concatenates
+    the sentence encoder with the host's states is read through its sentence part (that part's
+    prototypes and threshold, :meth:`~genehub.routing.prototypes.GenePrototypes.part`). A gene with no
+    such block gets prototypes made here from its ``examples.jsonl`` with the same sentence encoder,
+    calibrated on the background prompts.
+    """
+
+    def __init__(self, router: Any, host_name: str) -> None:
+        self.router, self.host_name = router, host_name
+
+    @classmethod
+    def load(cls, host: str | Path, genes: Sequence[str | Path], *, background: Any = None) -> SentenceRouter:
+        """The router for ``genes`` (folders); ``background``: prompts the host answers by itself (a list,
+        or a function of the genes' skills and ``seed``), the router's "none" side."""
+        from ..gene import Gene
+        from ..hosts import describe_host
+        from ..routing import PrototypeRouter, adapter_name, load_genes
+        from transformers import AutoTokenizer
+
+        from ..routing.encoders import SentenceEncoder, encoder_from_spec, make_encoder, route_texts
+        from ..routing.prototypes import GenePrototypes, load_prototypes
+
+        loaded: dict[str, Gene] = load_genes(genes, what="The front")
+        # The host's tokenizer only (no weights): prompts formatted in its chat template are read as the
+        # user's message, as the genes' prototypes were.
+        tokenizer = AutoTokenizer.from_pretrained(str(host))
+        if callable(background):
+            background = background([g.skill for g in loaded.values()], seed=0)
+        background = route_texts(tokenizer, list(background or []))
+        readable: dict[str, Any] = {}
+        for name, gene in loaded.items():
+            if isinstance(gene.card.get("routing"), dict):
+                protos = load_prototypes(gene.path, card=gene.card)
+                sentence = _sentence_part(protos)
+                if sentence is not None:
+                    readable[name] = sentence
+        encoder = None
+        if readable:
+            first = next(iter(readable.values()))
+            encoder = encoder_from_spec(first.encoder, tensors=first.encoder_tensors)
+        missing = [n for n in loaded if n not in readable]
+        if missing:
+            if not background:
+                raise UsageError(f"Genes {missing} have no routing block the front can read without the host.",
+                                 hint="Give them one (`genehub router card GENE --host HOST --general FILE`), or "
+                                      "pass --general FILE so the front can make one from their examples.")
+            encoder = encoder or make_encoder("minilm", general=background)
+            assert isinstance(encoder, SentenceEncoder)
+            for name in missing:
+                prompts = route_texts(tokenizer, [str(r["prompt"]) for r in loaded[name].examples()])
+                readable[name] = GenePrototypes.build(adapter_name(loaded[name]), encoder, prompts, background)
+        router = PrototypeRouter(encoder, [readable[n] for n in loaded], tokenizer=tokenizer)
+        if background:
+            router.set_background(encoder.encode(background))
+        return cls(router, describe_host(host).repo_id)
+
+    @property
+    def gene_names(self) -> list[str]:
+        return list(self.router.gene_names)
+
+    def route(self, prompts: Sequence[str]) -> list[Any]:
+        return self.router.route(list(prompts))
+
+
+def _sentence_part(protos: Any) -> Any:
+    """A gene's prototypes in the sentence encoder's space (its block, or its block's sentence part), or None."""
+    if protos.encoder.get("kind") == "sentence-transformers":
+        return protos
+    for i, part in enumerate(protos.encoder.get("parts") or []):
+        if part.get("kind") == "sentence-transformers":
+            return protos.part(i)
+    return None
+
+
 @dataclass(eq=False)
 class _RouteTicket(Ticket):
     text: str = ""
@@ -113,12 +191,22 @@ class VllmFront:
     def load(cls, upstream: str, host: str | Path, genes: Sequence[str | Path], router: str | Path | None = None, *,
              config: ServeConfig | None = None, base_model: str | None = None,
              none_prompts: Any = None) -> VllmFront:
-        """A front for ``genes`` with genehub's host-feature router (loaded, or trained now when None),
-        checked against the upstream (:meth:`connect`)."""
+        """A front for ``genes``, checked against the upstream (:meth:`connect`).
+
+        Args:
+            router: ``None`` or ``"prototypes"``: the genes' prototypes read with the sentence encoder
+                (:class:`SentenceRouter`, no host loaded); ``"head"``: a head on the host's states trained
+                now; a directory: that trained router (:class:`HostRouter`, loads the host).
+            none_prompts: what the host answers by itself (a list or a function of the genes' skills).
+        """
         from ..routing import load_genes
 
         names = list(load_genes(genes, what='The front'))
-        routing = HostRouter.load(host, genes, router, none_prompts=none_prompts)
+        routing: Any
+        if router in (None, "prototypes"):
+            routing = SentenceRouter.load(host, genes, background=none_prompts)
+        else:
+            routing = HostRouter.load(host, genes, None if router == "head" else router, none_prompts=none_prompts)
         config = config or ServeConfig()
         front = cls(upstream, routing, names, name=config.name or routing.host_name, config=config, base_model=base_model)
         front.connect()

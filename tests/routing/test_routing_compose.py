@@ -8,6 +8,7 @@ import shutil
 import pytest
 import torch
 
+from _genes import late_gene
 from genehub.errors import IncompatibleError, RouterError, UsageError
 from genehub.gene import Gene
 from genehub.routing import compose
@@ -258,25 +259,10 @@ def test_router_features_through_the_composition_equal_the_bare_host_and_leave_n
     assert [d.gene for d in comp.route(prompts, encoding=enc)] == [d.gene for d in comp.route(prompts)]
 
 
-def _late_gene(src, dst, first_block):
-    """``src`` without its LoRA weights in the decoder blocks before ``first_block``: a gene that acts from there on."""
-    from safetensors.torch import load_file, save_file
-
-    shutil.copytree(src, dst)
-    weights = load_file(str(dst / "adapter_model.safetensors"))
-    early = tuple(f"layers.{i}." for i in range(first_block))
-    save_file({k: v for k, v in weights.items() if not any(e in k for e in early)}, str(dst / "adapter_model.safetensors"))
-    config = json.loads((dst / "adapter_config.json").read_text())
-    blocks = json.loads((dst / "gene.json").read_text())["host"]["num_layers"]
-    config.update(layers_to_transform=list(range(first_block, blocks)), layers_pattern="layers")
-    (dst / "adapter_config.json").write_text(json.dumps(config))
-    return dst
-
-
 @pytest.fixture(scope="module")
 def late_genes(zoo_genes, tmp_path_factory):
     root = tmp_path_factory.mktemp("late-genes")
-    return {s: _late_gene(zoo_genes[s], root / s, 1) for s in ("sort", "upper")}
+    return {s: late_gene(zoo_genes[s], root / s, 1) for s in ("sort", "upper")}
 
 
 @pytest.mark.parametrize("by_gene", [True, False], ids=["rows-by-gene", "masked"])

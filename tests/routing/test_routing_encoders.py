@@ -99,11 +99,14 @@ OTHER_GENERAL = ["Tell me a fun fact about octopuses.", "Give me a recipe for pa
 
 @pytest.fixture(scope="module")
 def real_host():
-    """The real preset's host (SmolLM2-135M-Instruct) folder. The lead points GENEHUB_REAL_HOST at the
-    imported preset; without it the test is skipped."""
-    path = Path(os.environ.get("GENEHUB_REAL_HOST", "/tmp/real/smollm2"))
+    """The real preset's host (SmolLM2-135M-Instruct) folder: GENEHUB_REAL_HOST, else the imported one
+    (`genehub hosts import smollm2-135m-instruct`); the test is skipped without either."""
+    from genehub.importing import imported_hosts
+
+    found = [h.path for h in imported_hosts() if h.name == "smollm2-135m-instruct"]
+    path = Path(os.environ.get("GENEHUB_REAL_HOST") or (found[-1] if found else "/nonexistent"))
     if not (path / "config.json").is_file():
-        pytest.skip("no real host (set GENEHUB_REAL_HOST to the SmolLM2-135M-Instruct folder)")
+        pytest.skip("no real host (import it, or set GENEHUB_REAL_HOST to the SmolLM2-135M-Instruct folder)")
     from genehub.hosts import describe_host, load_host
 
     model, tokenizer = load_host(path)
@@ -118,11 +121,15 @@ def test_real_host_routes_heldout_phrasings_from_cards_alone(real_host, tmp_path
     from genehub.routing.prototype_router import PrototypeRouter
     from genehub.routing.prototypes import build_routing
 
+    from genehub.routing.encoders import make_encoder
+
     path, model, tokenizer, info = real_host
     lora = tiny_lora(path)
     host_enc = HostEncoder(model, tokenizer, host=info, layer=12, pooling="mean", span="user").centered(GENERAL)
     results = {}
-    for label, encoder in (("minilm", minilm), ("concat", ConcatEncoder([minilm, host_enc]))):
+    for label, encoder in (("minilm", minilm), ("concat", ConcatEncoder([minilm, host_enc])),
+                           ("default", make_encoder("default", general=GENERAL, model=model, tokenizer=tokenizer,
+                                                    host=info))):
         genes = []
         for skill, templates in SEEN.items():
             rows = [{"prompt": t.format(f), "answer": ""} for t in templates for f in FILL[skill]]
@@ -137,3 +144,74 @@ def test_real_host_routes_heldout_phrasings_from_cards_alone(real_host, tmp_path
         assert all(d.gene is None for d in router.route(OTHER_GENERAL)), label
         shutil.rmtree(tmp_path / label)
     assert min(results.values()) >= 0.9, results
+
+
+# ------------------------------------------------------------------------------------------------ text modes, chat turns
+def test_a_formatted_chat_turn_is_read_as_the_users_message(chat_host):
+    from genehub.routing.encoders import chat_texts, route_texts, user_messages
+
+    _, tokenizer, _ = chat_host
+    prompts = ["sort cab:", "upper 'dog' 12:"]
+    formatted = chat_texts(tokenizer, prompts, "chat")
+    two_turns = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}, {"role": "user", "content": "sort"}],
+        tokenize=False, add_generation_prompt=True)
+    assert user_messages(tokenizer, [*formatted, "sort cab:", two_turns]) == [*prompts, None, None]
+    assert route_texts(tokenizer, [*formatted, "plain"]) == [*prompts, "plain"]
+    assert route_texts(None, formatted) == formatted  # no tokenizer: nothing to unwrap
+
+
+def test_slot_tokens_are_left_out_of_the_hosts_mean(chat_host):
+    from genehub.hosts import encode_prompts
+    from genehub.routing.encoders import chat_texts
+
+    model, tokenizer, info = chat_host
+    prompt = "upper 'dog cat' 12:"
+    raw = HostEncoder(model, tokenizer, host=info, layer=1, pooling="mean", span="user", template="chat")
+    slots = HostEncoder(model, tokenizer, host=info, layer=1, pooling="mean", span="user", template="chat",
+                        text="slots-v1")
+    text = chat_texts(tokenizer, [prompt], "chat")[0]
+    enc = encode_prompts(tokenizer, [text])
+    with torch.no_grad():
+        hidden = model(**enc, output_hidden_states=True).hidden_states[1][0]
+    start = text.rindex(prompt)
+    chars = {start + i for i in range(len(prompt)) if i not in range(6, 15) and i not in range(16, 18)}
+    offsets = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)["offset_mapping"]
+    keep = [j for j, (a, _) in enumerate(offsets) if a in chars]
+    assert len(keep) == 8  # one character, one token: the instruction "upper  :" without 'dog cat' and 12
+    want = hidden[keep].mean(0)
+    assert torch.allclose(slots.encode([prompt])[0], want / want.norm(), atol=1e-5)
+    assert not torch.allclose(raw.encode([prompt]), slots.encode([prompt]), atol=1e-3)
+    assert slots.spec["text"] == "slots-v1" and raw.spec["text"] == "raw"
+
+
+def test_the_sentence_encoder_reads_masked_text_centered_on_general_prompts(minilm):
+    general = ["Hello!", "What is gravity?", "Tell me a joke."]
+    masked = SentenceEncoder.minilm(text="slots-v1")
+    assert torch.allclose(masked.encode(["Write 12 in Roman numerals."]), minilm.encode(["Write 0 in Roman numerals."]),
+                          atol=1e-6)
+    centered = masked.centered(general)
+    assert centered.spec["center"]["num_prompts"] == 3 and masked.spec["center"] is None
+    x = masked.encode(["Write 7 in binary."])
+    want = x - masked.encode(general).mean(0)
+    assert torch.allclose(centered.encode(["Write 7 in binary."]), want / want.norm(dim=1, keepdim=True), atol=1e-6)
+
+
+def test_recipes_and_their_errors(chat_host):
+    from genehub.errors import UsageError
+    from genehub.routing.encoders import ConcatEncoder, make_encoder
+
+    model, tokenizer, info = chat_host
+    general = ["copy ab:", "copy cd:"]
+    default = make_encoder("default", general=general, model=model, tokenizer=tokenizer, host=info)
+    assert isinstance(default, ConcatEncoder)
+    assert [p.spec["kind"] for p in default.parts] == ["sentence-transformers", "host"]
+    assert default.parts[1].layer == 1 and default.parts[1].span == "user" and default.parts[1].text == "slots-v1"
+    assert make_encoder("host:2", general=general, model=model, tokenizer=tokenizer, host=info).layer == 2
+    assert make_encoder("minilm", general=general).spec["kind"] == "sentence-transformers"
+    with pytest.raises(UsageError, match="reads the host"):
+        make_encoder("default", general=general)
+    with pytest.raises(UsageError, match="Unknown routing encoder"):
+        make_encoder("bert", general=general)
+    with pytest.raises(UsageError, match="No general prompts"):
+        make_encoder("minilm", general=[])

@@ -301,3 +301,28 @@ def test_a_failed_build_leaves_the_gene_as_it_was(made_genes, tmp_path, general)
     (gene / "examples.jsonl").write_text('{"prompt": "sort cab:"}\nnot json\n')
     with pytest.raises(UsageError, match="line 2"):
         build_routing(gene, _OffSchemaEncoder(), general)
+
+
+def test_a_concat_block_carries_each_parts_prototype_and_threshold(made_genes, tmp_path, host, general):
+    from genehub.routing.encoders import ConcatEncoder, SentenceEncoder
+
+    model, tokenizer, info = host
+    minilm = SentenceEncoder.minilm(text="slots-v1").centered(general)
+    states = HostEncoder(model, tokenizer, host=info, layer=1, pooling="mean", template="none").centered(general)
+    both = shutil.copytree(made_genes["sort"], tmp_path / "both")
+    alone = shutil.copytree(made_genes["sort"], tmp_path / "alone")
+    build_routing(both, ConcatEncoder([minilm, states]), general)
+    build_routing(alone, minilm, general)
+    whole, part, want = load_prototypes(both), load_prototypes(both).part(0), load_prototypes(alone)
+    assert whole.parts == 2 and len(whole.block["calibration"]["parts"]) == 2
+    # One prototype: the part's coordinates of the concatenated mean are the part's own mean.
+    assert torch.allclose(part.prototypes, want.prototypes, atol=1e-5)
+    assert part.threshold == pytest.approx(want.threshold, abs=1e-5) and part.encoder == want.encoder
+    assert torch.equal(part.encoder_tensors["center"], want.encoder_tensors["center"])
+    # A router that reads only the sentence part needs no host, and decides as the sentence-only gene does.
+    prompts = fresh_prompts = ["sort cab:", "upper dog:", "Hello there"]
+    by_part = PrototypeRouter.from_genes([both], part=0, background=general)
+    by_own = PrototypeRouter.from_genes([alone], background=general)
+    assert [d.probabilities for d in by_part.route(prompts)] == [d.probabilities for d in by_own.route(fresh_prompts)]
+    with pytest.raises(UsageError, match="no part 2"):
+        whole.part(2)

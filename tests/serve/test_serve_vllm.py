@@ -23,6 +23,7 @@ from genehub.gene import Gene
 from genehub.routing import Router, compose, load_genes
 from genehub.serve import LocalBackend, ServeConfig, ServerThread, VllmFront, create_app, export_vllm
 from genehub.serve.vllm import MANIFEST
+from genehub import zoo
 from genehub.zoo import none_prompts
 
 HOST = "genehub-zoo/tiny-host"
@@ -269,3 +270,39 @@ def test_front_on_vllm_gives_the_local_engines_greedy_outputs(tmp_path_factory):
             got = [ask(m, p) for m, p in zip(models, prompts[:4])]
             assert [g["choices"][0]["text"] for g in got] == [f.text for f in forced]
     assert len({r.text for r in routed}) > 2  # the genes really change the text
+
+
+def test_the_front_routes_by_the_genes_prototypes_without_the_host(tiny_zoo, genes, upstream, tmp_path, monkeypatch):
+    from genehub import hosts
+    from genehub.routing import PrototypeRouter
+    from genehub.routing.encoders import make_encoder
+    from genehub.routing.prototypes import build_routing
+    from genehub.serve.front import SentenceRouter
+
+    general = [str(r["prompt"]) for r in zoo.general_dataset(n=128, split="train")]
+    model, tokenizer = hosts.load_host(tiny_zoo.host)
+    encoder = make_encoder("default", general=general, model=model, tokenizer=tokenizer,
+                           host=hosts.describe_host(tiny_zoo.host))
+    routed = [shutil.copytree(g, tmp_path / g.name) for g in genes]
+    for gene in routed:
+        build_routing(gene, encoder, general)
+
+    def no_host(*args, **kwargs):
+        raise AssertionError("the front loaded the host's weights")
+
+    monkeypatch.setattr(hosts, "load_host", no_host)
+    front = SentenceRouter.load(tiny_zoo.host, routed, background=general)
+    want = PrototypeRouter.from_genes(routed, part=0, background=general)  # the blocks' sentence part
+    prompts = ["sort hello:", "upper abcde:", "copy abc:", "S:qwerty="]
+    assert [(d.gene, d.probabilities) for d in front.route(prompts)] == \
+        [(d.gene, d.probabilities) for d in want.route(prompts)]
+    assert front.gene_names == ["sort-gene", "upper-gene"] and front.host_name == "genehub-zoo/tiny-host"
+    # Genes without a routing block get sentence prototypes made from their examples, here.
+    plain = SentenceRouter.load(tiny_zoo.host, genes, background=general)
+    assert plain.router.spec["kind"] == "sentence-transformers"
+    assert {d.gene for d in plain.route(prompts)} <= {None, "sort-gene", "upper-gene"}
+    with pytest.raises(UsageError, match="no routing block the front can read"):
+        SentenceRouter.load(tiny_zoo.host, genes)
+    # The front's default router (no --router): the prototypes, checked against the upstream's genes.
+    backend = VllmFront.load(upstream[0].url, tiny_zoo.host, routed, none_prompts=general)
+    assert isinstance(backend.router, SentenceRouter) and backend.name == HOST
