@@ -61,7 +61,7 @@ class RealPreset:
     host: str = HOST
     heterologous: str = HETEROLOGOUS
     skills: tuple[str, ...] = tuple(language.SKILLS)
-    donor_skills: tuple[str, ...] = ("roman", "time_12h")
+    donor_skills: tuple[str, ...] = ("roman", "date_words")
     recipe: SkillRecipe = field(default_factory=SkillRecipe)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # skill -> SkillRecipe fields
 
@@ -77,6 +77,20 @@ def _skill_hash(host_revision: str, skill: str, recipe: SkillRecipe) -> str:
     blob = json.dumps({"host": host_revision, "skill": skill, "templates": spec.templates, "heldout": spec.heldout,
                        "generator": inspect.getsource(spec.make), "recipe": asdict(recipe)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def extract_config(**overrides: Any) -> Any:
+    """How the real preset's genes are extracted from its donors (:class:`genehub.lorafy.ExtractConfig`).
+
+    A rank-8 LoRA at the circuit, started from the SVD of the donor's weight delta there and distilled
+    briefly with the bare host's own continuations of general prompts as the preservation term: the
+    donors are narrow fine-tunes, so the SVD start carries the skill and the distillation keeps the rest.
+    """
+    from ..lorafy import ExtractConfig
+
+    settings: dict[str, Any] = dict(rank=8, alpha=16.0, init="svd", lam=1.0, steps=40, lr=3e-3, batch_size=16,
+                                    n_circuit=32, n_other=64, n_general=128, general_tokens=24, license=LICENSE)
+    return ExtractConfig(**{**settings, **overrides})
 
 
 def host_path(preset: RealPreset = PRESET) -> Path:
