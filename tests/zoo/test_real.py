@@ -82,7 +82,7 @@ def test_the_pulled_gene_routes_and_generates_on_the_real_host(flow):
     # Each row's text is what its own model says: the gene's rows as host+gene alone, the others as the host.
     host, tokenizer = load_host(flow["host"])
     bare = greedy_answers(host, tokenizer, prompts, max_new_tokens=12)
-    with_gene = greedy_answers(PeftModel.from_pretrained(load_host(flow["host"])[0], str(flow["gene"])), tokenizer,
+    with_gene = greedy_answers(PeftModel.from_pretrained(load_host(flow["host"])[0], str(flow["gene"].path)), tokenizer,
                                prompts, max_new_tokens=12)
     for g, b, w in zip(out, bare, with_gene):
         assert g.text == (w if g.gene else b)
