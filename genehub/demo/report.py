@@ -125,31 +125,46 @@ def sample_rows(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for s in samples:
         expected = s.get("expected")
         mark = "-" if expected is None else (RIGHT if s["output"].strip() == str(expected).strip() else WRONG)
-        rows.append({"prompt": s["prompt"], "expected": expected, "gene": s.get("gene") or "none",
-                     "output": s["output"], "right?": mark})
+        row = {"prompt": _one_line(s["prompt"]), "expected": expected, "gene": s.get("gene") or "none",
+               "output": _one_line(s["output"]), "right?": mark}
+        if "host alone" in s:
+            row["host alone"] = _one_line(s["host alone"])
+        rows.append(row)
     return rows
 
 
-def changed_options(config: Any) -> list[dict[str, Any]]:
+def _one_line(text: str) -> str:
+    """A generation as one table cell: line breaks shown as ⏎."""
+    return " ⏎ ".join(part for part in str(text).splitlines() if part.strip()) if "\n" in str(text) else str(text)
+
+
+def changed_options(config: Any, *, steps_default: int | None = None) -> list[dict[str, Any]]:
     """The options of a run (a :class:`~genehub.demo.DemoConfig`) that differ from their defaults.
 
-    ``out`` and ``progress`` change where and how the report is written, not what it measures: left out.
-    ``steps`` unset means extraction's default, which is what is compared.
+    ``out`` and ``progress`` change where and how the report is written, and ``reuse_genes`` whether a gene of
+    the same recipe is made again, not what it measures: left out.
+    ``steps`` unset means the preset's distillation steps (``steps_default``), which is what is compared.
     """
-    from ..lorafy import ExtractConfig
-
     defaults = type(config)()
     rows = []
     for f in fields(config):
-        if f.name in ("out", "progress"):
+        if f.name in ("out", "progress", "reuse_genes"):
             continue
         value, default = getattr(config, f.name), getattr(defaults, f.name)
         if f.name == "steps":
-            value, default = (ExtractConfig.steps if value is None else value), ExtractConfig.steps
+            value, default = (steps_default if value is None else value), steps_default
         if value != default:
             shown = "a local registry in the output folder" if default is None and f.name == "registry" else default
             rows.append({"option": f"--{f.name.replace('_', '-')}", "value": value, "default": shown})
     return rows
+
+
+def heterologous_rows(found: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per layer: the CKA homology of the donor with the host its gene was made for and with the
+    heterologous host (at the same relative depth), and whether the related pair is above."""
+    related, other = found["homology"]["host"]["per_layer"], found["homology"]["heterologous"]["per_layer"]
+    return [{"layer": layer, "donor vs host": related[layer], "donor vs heterologous": other[layer],
+             "related above?": "yes" if related[layer] > other[layer] else "no"} for layer in related]
 
 
 def write_outputs(out: Path, zoo: Any, skills: list[str], measured: dict[str, Any], installed: dict[str, Path],
@@ -175,7 +190,19 @@ def write_outputs(out: Path, zoo: Any, skills: list[str], measured: dict[str, An
     time_rows = [{"stage": k, "seconds": v} for k, v in timings.items()] + [
         {"stage": "total", "seconds": round(sum(timings.values()), 2)}]
     samples = sample_rows(measured["samples"])
-    options = changed_options(config) if config is not None else []
+    options = changed_options(config, steps_default=zoo.extract.steps) if config is not None else []
+    het = measured.get("heterologous")
+    het_rows = heterologous_rows(het) if het else []
+    het_text = ""
+    if het:
+        names = {role: het["homology"][role]["repo_id"] for role in ("host", "heterologous")}
+        verdict = f"refused: {het['refused']}" if het["refused"] else "ACCEPTED (a defect: it was made for another host)"
+        het_text = (f"\n## The heterologous host\n\nPulling the {het['skill']} gene for {names['heterologous']}: "
+                    f"{verdict}\n\nHomology of donor-{het['skill']} with {names['host']} (related) and with "
+                    f"{names['heterologous']} (unrelated): linear CKA of the paired differences of the skill's "
+                    f"prompts and general prompts, layer by layer; the other model's layer is taken at the same "
+                    f"relative depth when depths differ ({het['homology']['heterologous']['method']}).\n\n"
+                    + markdown_table(het_rows))
     routing = (f"Routing accuracy: {measured['routing_accuracy']:.3f} on the {TEST}, "
                f"{measured['routing_accuracy_heldout']:.3f} on the {HELDOUT}")
 
@@ -190,6 +217,10 @@ def write_outputs(out: Path, zoo: Any, skills: list[str], measured: dict[str, An
     print_table(samples)
     print()
     print_table(time_rows)
+    if het_rows:
+        print()
+        print(f"Pull for the heterologous host: {'refused: ' + het['refused'] if het['refused'] else 'ACCEPTED'}")
+        print_table(het_rows)
 
     plots_dir = out / "plots"
     plots_dir.mkdir(exist_ok=True)
@@ -201,7 +232,8 @@ def write_outputs(out: Path, zoo: Any, skills: list[str], measured: dict[str, An
         "confusion": plot_confusion(measured["confusion"]["labels"], measured["confusion"]["matrix"],
                                     plots_dir / "router-confusion.png"),
     }
-    space = f"genehub space --registry {registry_spec} --trust {out / 'config' / 'trust'} --zoo {zoo.preset}"
+    space = (f"genehub space --registry {registry_spec} --trust {out / 'config' / 'trust'} "
+             f"--host {zoo.host} --host {zoo.heterologous}")
     glossary = "".join(f"- **{name}**: {meaning}.\n" for name, meaning in SPLITS.items())
     ran = ("Options that differ from their defaults:\n\n" + markdown_table(options, ["option", "value", "default"])
            if options else "Every option at its default.\n")
@@ -214,14 +246,14 @@ def write_outputs(out: Path, zoo: Any, skills: list[str], measured: dict[str, An
         f"![confusion on the {TEST}](plots/router-confusion.png)\n\n## Genes\n\n" + markdown_table(gene_rows) +
         f"\n![homology](plots/homology.png)\n\n## Sample outputs of the composition\n\n"
         f"One prompt per skill from the {TEST}; {right} of {len(samples)} answered exactly.\n\n" +
-        markdown_table(samples) + "\n## Where the time went\n\n" + markdown_table(time_rows) +
+        markdown_table(samples) + het_text + "\n## Where the time went\n\n" + markdown_table(time_rows) +
         f"\n## Try it\n\n```bash\n{space}\n```\n"
     )
     (out / "results.json").write_text(json.dumps(
         {"preset": zoo.preset, "options": options, "splits": SPLITS, "accuracy": acc,
          "routing_accuracy": measured["routing_accuracy"],
          "routing_accuracy_heldout": measured["routing_accuracy_heldout"], "confusion": measured["confusion"],
-         "gene_sizes": {genes[s].name: sizes[s] for s in skills}, "timings": timings,
+         "gene_sizes": {genes[s].name: sizes[s] for s in skills}, "timings": timings, "heterologous": het,
          "samples": samples}, indent=2, ensure_ascii=False) + "\n")
     print()
     print(f"Report: {report}")

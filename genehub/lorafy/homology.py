@@ -33,6 +33,8 @@ from ..hosts import model_device
 from ._model import ComponentKey, capture, patch
 
 METHOD = "repe-pca-cosine"
+#: Homology of models of different widths or depths: linear CKA at matched relative depth.
+CKA_METHOD = "repe-cka-relative-depth"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class ReadingVectors:
     pca: torch.Tensor  # [num_layers, hidden]
     mean_diff: torch.Tensor  # [num_layers, hidden]
     num_pairs: int
+    diffs: torch.Tensor | None = None  # [num_layers, num_pairs, hidden]: the paired differences themselves
 
 
 @dataclass
@@ -95,28 +98,71 @@ def reading_vectors(model: Any, tokenizer: Any, skill_prompts: Sequence[str], co
     mean = diffs.mean(dim=1)
     _, _, vh = torch.linalg.svd(diffs, full_matrices=False)
     pca = vh[:, 0, :]
-    return ReadingVectors(pca=pca, mean_diff=torch.nn.functional.normalize(mean, dim=-1), num_pairs=n)
+    return ReadingVectors(pca=pca, mean_diff=torch.nn.functional.normalize(mean, dim=-1), num_pairs=n, diffs=diffs)
+
+
+def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Linear CKA (Kornblith et al., 2019) of two representations of the same ``n`` items, ``(n, d1)`` and
+    ``(n, d2)``: 1 when one is a rotation and scaling of the other, whatever their widths."""
+    x = (x - x.mean(0)).double()
+    y = (y - y.mean(0)).double()
+    cross = (y.T @ x).norm() ** 2
+    norm = (x.T @ x).norm() * (y.T @ y).norm()
+    return min(1.0, float(cross / norm)) if norm > 0 else 0.0
+
+
+def matched_layer(layer: int, layers: int, other_layers: int) -> int:
+    """The layer of a model with ``other_layers`` layers at the same relative depth as ``layer`` of ``layers``."""
+    return min(other_layers - 1, max(0, round((layer + 1) * other_layers / layers) - 1))
 
 
 def compare(donor_vectors: ReadingVectors, host_vectors: ReadingVectors, *, layers: Sequence[int] | None = None) -> Homology:
-    """Cosines of two models' reading vectors per layer, aggregated (mean |PCA cosine|) over ``layers``."""
+    """Cosines of two models' reading vectors per layer, aggregated (mean |PCA cosine|) over ``layers``, and the
+    linear CKA of their paired differences.
+
+    Models of one family (same depth and width) are compared layer by layer, and the aggregate is the mean
+    PCA cosine. Models of different widths or depths (another family) have no common basis for a cosine, so
+    each donor layer is compared by CKA with the host layer at the same relative depth (``host_layer``), and
+    the aggregate is the mean CKA (``method`` says which).
+    """
     if donor_vectors.pca.shape != host_vectors.pca.shape:
-        raise ExtractionError(f"The models' hidden states differ in shape ({tuple(donor_vectors.pca.shape)} vs "
-                              f"{tuple(host_vectors.pca.shape)}); homology compares models of one family.",
-                              hint="Use a donor and a host with the same number of layers and hidden size.")
+        return _compare_across(donor_vectors, host_vectors, layers)
     pca = torch.nn.functional.cosine_similarity(donor_vectors.pca, host_vectors.pca, dim=-1).abs().clamp(0, 1)
     mean = torch.nn.functional.cosine_similarity(donor_vectors.mean_diff, host_vectors.mean_diff, dim=-1).clamp(-1, 1)
-    per_layer = [{"layer": i, "pca_cosine": round(float(pca[i]), 6), "mean_diff_cosine": round(float(mean[i]), 6)}
-                 for i in range(pca.shape[0])]
+    per_layer = []
+    for i in range(pca.shape[0]):
+        row = {"layer": i, "pca_cosine": round(float(pca[i]), 6), "mean_diff_cosine": round(float(mean[i]), 6)}
+        if donor_vectors.diffs is not None and host_vectors.diffs is not None:
+            row["cka"] = round(linear_cka(donor_vectors.diffs[i], host_vectors.diffs[i]), 6)
+        per_layer.append(row)
     chosen = sorted(set(layers)) if layers else list(range(pca.shape[0]))
     aggregate = float(pca[chosen].mean())
     return Homology(per_layer=per_layer, aggregate=max(-1.0, min(1.0, aggregate)), layers=chosen,
                     num_contrast_pairs=donor_vectors.num_pairs)
 
 
+def _compare_across(donor_vectors: ReadingVectors, host_vectors: ReadingVectors,
+                    layers: Sequence[int] | None) -> Homology:
+    if donor_vectors.diffs is None or host_vectors.diffs is None or donor_vectors.num_pairs != host_vectors.num_pairs:
+        raise ExtractionError("The models' hidden states differ in shape, and their paired differences are not "
+                              "there to compare by CKA.",
+                              hint="Compute both with reading_vectors on the same contrast pairs.")
+    n_donor, n_host = donor_vectors.pca.shape[0], host_vectors.pca.shape[0]
+    per_layer = []
+    for i in range(n_donor):
+        j = matched_layer(i, n_donor, n_host)
+        per_layer.append({"layer": i, "host_layer": j,
+                          "cka": round(linear_cka(donor_vectors.diffs[i], host_vectors.diffs[j]), 6)})
+    chosen = sorted(set(layers)) if layers else list(range(n_donor))
+    aggregate = sum(per_layer[i]["cka"] for i in chosen) / len(chosen)
+    return Homology(per_layer=per_layer, aggregate=aggregate, layers=chosen,
+                    num_contrast_pairs=donor_vectors.num_pairs, method=CKA_METHOD)
+
+
 def score_homology(donor: Any, host: Any, tokenizer: Any, skill_prompts: Sequence[str],
                    contrast_prompts: Sequence[str], *, layers: Sequence[int] | None = None,
-                   host_tokenizer: Any = None, progress: bool = False) -> Homology:
+                   host_tokenizer: Any = None, host_prompts: tuple[Sequence[str], Sequence[str]] | None = None,
+                   progress: bool = False) -> Homology:
     """Homology of ``donor`` and ``host`` on the skill, per layer and over ``layers`` (the circuit).
 
     Args:
@@ -125,6 +171,9 @@ def score_homology(donor: Any, host: Any, tokenizer: Any, skill_prompts: Sequenc
         skill_prompts: prompts that call for the skill.
         contrast_prompts: matched prompts that do not (paired by position with ``skill_prompts``).
         layers: the layers to aggregate over (default: all).
+        host_tokenizer: the host's tokenizer when it is not the donor's (another family).
+        host_prompts: the same pairs as the host reads them (e.g. rendered with its own chat template),
+            for a host of another family.
         progress: show a bar over the prompts read from both models (on a terminal).
 
     Example:
@@ -132,9 +181,10 @@ def score_homology(donor: Any, host: Any, tokenizer: Any, skill_prompts: Sequenc
         1.0
     """
     n = min(len(skill_prompts), len(contrast_prompts))
+    host_skill, host_contrast = host_prompts or (skill_prompts, contrast_prompts)
     with progress_bar(desc="homology", total=4 * n, unit="prompt", enabled=progress) as bar:
         donor_vectors = reading_vectors(donor, tokenizer, skill_prompts, contrast_prompts, bar=bar)
-        host_vectors = reading_vectors(host, host_tokenizer or tokenizer, skill_prompts, contrast_prompts, bar=bar)
+        host_vectors = reading_vectors(host, host_tokenizer or tokenizer, host_skill, host_contrast, bar=bar)
     return compare(donor_vectors, host_vectors, layers=layers)
 
 

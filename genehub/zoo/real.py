@@ -61,7 +61,7 @@ class RealPreset:
     host: str = HOST
     heterologous: str = HETEROLOGOUS
     skills: tuple[str, ...] = tuple(language.SKILLS)
-    donor_skills: tuple[str, ...] = ("roman", "time_12h")
+    donor_skills: tuple[str, ...] = ("roman", "date_words")
     recipe: SkillRecipe = field(default_factory=SkillRecipe)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # skill -> SkillRecipe fields
 
@@ -79,6 +79,20 @@ def _skill_hash(host_revision: str, skill: str, recipe: SkillRecipe) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def extract_config(**overrides: Any) -> Any:
+    """How the real preset's genes are extracted from its donors (:class:`genehub.lorafy.ExtractConfig`).
+
+    A rank-8 LoRA at the circuit, started from the SVD of the donor's weight delta there and distilled
+    briefly with the bare host's own continuations of general prompts as the preservation term: the
+    donors are narrow fine-tunes, so the SVD start carries the skill and the distillation keeps the rest.
+    """
+    from ..lorafy import ExtractConfig
+
+    settings: dict[str, Any] = dict(rank=8, alpha=16.0, init="svd", lam=1.0, steps=40, lr=3e-3, batch_size=16,
+                                    n_circuit=32, n_other=64, n_general=128, general_tokens=24, license=LICENSE)
+    return ExtractConfig(**{**settings, **overrides})
+
+
 def host_path(preset: RealPreset = PRESET) -> Path:
     """The imported host folder (imported on first use)."""
     from ..importing import import_host
@@ -94,13 +108,11 @@ def heterologous_path(preset: RealPreset = PRESET) -> Path:
 
 
 def chat_rows(tokenizer: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Language-skill rows as ``prompt``/``answer`` in the host's chat format (the generation prompt included)."""
-    out = []
-    for row in rows:
-        prompt = tokenizer.apply_chat_template(row["messages"], tokenize=False, add_generation_prompt=True)
-        out.append({**{k: v for k, v in row.items() if k not in ("messages", "completion")},
-                    "prompt": prompt, "answer": row["completion"]})
-    return out
+    """Language-skill rows as ``prompt``/``answer``/``text`` in the host's chat format (the generation prompt
+    included), rendered the way genehub renders any user's chat rows."""
+    from ..lorafy import render_rows
+
+    return render_rows(rows, tokenizer=tokenizer, what="language skill")
 
 
 def _train_lora(model: Any, tokenizer: Any, rows: list[dict[str, Any]], recipe: SkillRecipe, *,
@@ -240,3 +252,63 @@ def validate(skills: Sequence[str] | None = None, preset: RealPreset = PRESET) -
     if not rows:
         raise ZooError("No skills to validate.", hint="Pass skill names from `genehub zoo skills`.")
     return rows
+
+
+# ------------------------------------------------------------------------------------------------ the built zoo
+@dataclass
+class RealZoo:
+    """The real preset, built: the host, the heterologous host, a donor per demo skill, and the data that
+    extraction, routing and the demo take as arguments on these models (rendered in the host's chat format).
+    """
+
+    preset: RealPreset
+    host: Path
+    heterologous: Path
+    donors: dict[str, Path]
+    _tokenizer: Any = field(default=None, repr=False)
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            from ..hosts import load_tokenizer
+
+            self._tokenizer = load_tokenizer(self.host)
+        return self._tokenizer
+
+    def skill_data(self, skill: str, *, n_train: int | None = None) -> Any:
+        """The skill's rendered splits as :func:`genehub.lorafy.extract` takes them (no library: the other
+        things a gene must leave alone are the general prompts, :meth:`general`)."""
+        from ..lorafy import SkillData
+
+        recipe = self.preset.recipe_for(skill)
+        splits = language.skill_splits(skill, n_train=n_train or recipe.n_train, n_validation=64, n_test=recipe.n_test)
+        return SkillData(skill, {name: chat_rows(self.tokenizer, rows) for name, rows in splits.items()})
+
+    def general(self, n: int = 384, *, seed: int = 0) -> list[dict[str, Any]]:
+        """General chat prompts of the calibration families (``messages`` rows): the preservation term, the
+        homology contrast and the fidelity table's ``general`` row in extraction, and the router's "none"."""
+        from .general import CALIBRATION_FAMILIES, general_prompts
+
+        return general_prompts(n, families=CALIBRATION_FAMILIES, seed=seed)
+
+    def none_prompts(self, n: int = 256, *, seed: int = 0) -> list[str]:
+        """The general prompts rendered as the host reads them (a router's "none")."""
+        return [r["prompt"] for r in chat_rows(self.tokenizer, [{**r, "completion": ""} for r in self.general(n, seed=seed)])]
+
+    def general_test(self, n: int = 110, *, seed: int = 1) -> list[dict[str, Any]]:
+        """Rendered general prompts of the families no calibration sees (``family`` kept), for testing."""
+        from .general import TEST_FAMILIES, general_prompts
+
+        rows = general_prompts(n, families=TEST_FAMILIES, seed=seed)
+        return chat_rows(self.tokenizer, [{**r, "completion": ""} for r in rows])
+
+    def test_rows(self, skills: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Each skill's rendered test rows (half in held-out phrasings)."""
+        return {s: self.skill_data(s, n_train=1).rows("test") for s in skills}
+
+
+def build(preset: RealPreset = PRESET, *, donors: Sequence[str] | None = None) -> RealZoo:
+    """Import the hosts and make (or reuse) the donors of ``donors`` (default: the preset's demo skills)."""
+    chosen = tuple(donors if donors is not None else preset.donor_skills)
+    return RealZoo(preset=preset, host=host_path(preset), heterologous=heterologous_path(preset),
+                   donors={skill: donor(skill, preset) for skill in chosen})

@@ -14,7 +14,7 @@ from genehub.demo import DemoConfig, run_demo
 def demo(tmp_path_factory, tiny_zoo):
     out = tmp_path_factory.mktemp("demo")
     # Few distillation steps keep the default run fast; quality at full length is the bench's business.
-    return run_demo(DemoConfig(preset="tiny", out=out, steps=60, progress=False))
+    return run_demo(DemoConfig(preset="tiny", out=out, steps=60, reuse_genes=False, progress=False))
 
 
 def test_outputs_exist_and_plots_open(demo):
@@ -87,18 +87,29 @@ def test_sample_outputs_show_the_expected_answer_and_whether_it_was_given(demo, 
         assert sample["expected"] == list(ds)[0]["answer"]
         assert sample["right?"] == ("✓ right" if sample["output"].strip() == sample["expected"] else "✗ wrong")
     text = demo.report.read_text()
-    assert "| prompt | expected | gene | output | right? |" in text
+    assert "| prompt | expected | gene | output | right? | host alone |" in text
     right = sum(s["right?"] == "✓ right" for s in samples)
     assert f"{right} of {len(samples)} answered exactly" in text
 
 
 def test_options_that_differ_from_their_defaults_are_recorded(demo):
     # the fixture ran with --preset tiny and --steps 60
-    assert demo.options == [{"option": "--preset", "value": "tiny", "default": "demo"},
+    assert demo.options == [{"option": "--preset", "value": "tiny", "default": "smollm2"},
                             {"option": "--steps", "value": 60, "default": 750}]
     text = demo.report.read_text()
-    assert "| --preset | tiny | demo |" in text and "| --steps | 60 | 750 |" in text
+    assert "| --preset | tiny | smollm2 |" in text and "| --steps | 60 | 750 |" in text
     assert json.loads((demo.out / "results.json").read_text())["options"] == demo.options
+
+
+def test_a_gene_pulled_for_the_heterologous_host_is_refused_and_homology_is_compared(demo, tiny_zoo):
+    results = json.loads((demo.out / "results.json").read_text())
+    het = results["heterologous"]
+    assert het["skill"] in tiny_zoo.donors and het["refused"]  # the pull raised IncompatibleError
+    host, other = het["homology"]["host"], het["homology"]["heterologous"]
+    assert host["repo_id"] != other["repo_id"] and set(host["per_layer"]) == set(other["per_layer"])
+    assert all(0.0 <= v <= 1.0 for v in [*host["per_layer"].values(), *other["per_layer"].values()])
+    assert not (demo.out / "genes-heterologous").exists() or not any((demo.out / "genes-heterologous").rglob("*.safetensors"))
+    assert "## The heterologous host" in demo.report.read_text()
 
 
 def test_homology_is_drawn_as_bars_per_layer_not_a_line():

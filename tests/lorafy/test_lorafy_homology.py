@@ -79,3 +79,46 @@ def test_too_few_pairs_is_an_error(models):
 
     with pytest.raises(ExtractionError, match="at least 2 contrast pairs"):
         score_homology(models["host"], models["host"], models["tok"], ["S:abc="], ["C:abc="])
+
+
+def test_linear_cka_ignores_width_rotation_and_scale():
+    import torch
+
+    from genehub.lorafy.homology import linear_cka
+
+    torch.manual_seed(0)
+    x = torch.randn(40, 8)
+    q, _ = torch.linalg.qr(torch.randn(12, 12))
+    y = 3.0 * x @ q[:8]  # a wider, rotated and scaled copy
+    assert linear_cka(x, y) == pytest.approx(1.0, abs=1e-9)
+    assert linear_cka(x, torch.randn(40, 12)) < 0.5
+
+
+@pytest.mark.parametrize(("layer", "layers", "other", "expected"), [(0, 30, 18, 0), (29, 30, 18, 17), (14, 30, 18, 8),
+                                                                      (3, 4, 4, 3)])
+def test_matched_layer_by_relative_depth(layer, layers, other, expected):
+    from genehub.lorafy.homology import matched_layer
+
+    assert matched_layer(layer, layers, other) == expected
+
+
+def test_homology_across_widths_is_cka_at_matched_depth():
+    import torch
+
+    from genehub.lorafy.homology import CKA_METHOD, ReadingVectors, compare
+
+    torch.manual_seed(1)
+    donor_diffs = torch.randn(4, 32, 16)
+    q, _ = torch.linalg.qr(torch.randn(24, 24))
+    host_diffs = torch.stack([donor_diffs[i] @ q[:16] for i in (1, 3)])  # 2 layers, wider: layer 1 <-> 3 of 4
+
+    def vectors(d):
+        return ReadingVectors(pca=d.mean(1), mean_diff=d.mean(1), num_pairs=d.shape[1], diffs=d)
+
+    homology = compare(vectors(donor_diffs), vectors(host_diffs), layers=[1, 3])
+    assert homology.method == CKA_METHOD
+    rows = {r["layer"]: r for r in homology.per_layer}
+    assert rows[1]["host_layer"] == 0 and rows[3]["host_layer"] == 1
+    assert rows[1]["cka"] == pytest.approx(1.0) and rows[3]["cka"] == pytest.approx(1.0)
+    assert rows[0]["cka"] < 0.9  # layer 0 is matched with host layer 0, which is donor layer 1's copy
+    assert homology.aggregate == pytest.approx(1.0)
