@@ -24,25 +24,6 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     return load_host(args.host, dtype=args.dtype, device=args.device)
 
 
-def zoo_general(host: str) -> list[str] | None:
-    """The zoo's general prompts for one of its hosts (what it answers by itself), or None for another
-    host: the tiny zoo's general skills, or the chat families that calibrate routing on the real preset's host."""
-    from ..hosts import model_meta
-    from ..zoo import real
-    from ._data import is_zoo_host
-
-    if is_zoo_host(host):
-        from ..zoo import general_dataset
-
-        return [str(r["prompt"]) for r in general_dataset(n=256, split="train")]
-    if model_meta(host).get("name") == real.HOST:
-        from ..zoo import general
-
-        rows = general.general_prompts(4000, families=general.CALIBRATION_FAMILIES, seed=1)
-        return sorted({str(r["messages"][-1]["content"]) for r in rows})
-    return None
-
-
 def routing_general(args: argparse.Namespace, host: str, *, tokenizer: Any = None) -> list[str]:
     """The prompts a gene's routing is centered and calibrated on: ``--general``, else the zoo's own for a
     zoo host (one fixed list per host, so every gene's prototypes share a space).
@@ -57,7 +38,9 @@ def routing_general(args: argparse.Namespace, host: str, *, tokenizer: Any = Non
         from ..lorafy import load_prompts
 
         return load_prompts(args.general, tokenizer=tokenizer or load_tokenizer(host), chat=getattr(args, "chat", False))
-    found = zoo_general(host)
+    from ..zoo import routing_prompts
+
+    found = routing_prompts(host)
     if found is None:
         raise UsageError(f"Routing needs prompts that {host} answers by itself.",
                          hint="Pass --general FILE (a .jsonl/.csv/.parquet file with a prompt or messages column).")
@@ -68,7 +51,9 @@ def background(args: argparse.Namespace, host: str, *, required: bool = True, to
     """A composition's "none" prompts (a head's "none" class, the prototype router's background):
     ``--general``, else the zoo's own for a zoo host (see :func:`genehub.cli._data.none_prompts`), else the
     real preset's general prompts for its host; None when none and not ``required``."""
-    found = none_prompts(args, host, required=False, tokenizer=tokenizer) or zoo_general(host)
+    from ..zoo import routing_prompts
+
+    found = none_prompts(args, host, required=False, tokenizer=tokenizer) or routing_prompts(host)
     return found if found is not None or not required else none_prompts(args, host, tokenizer=tokenizer)
 
 

@@ -32,7 +32,7 @@ class DemoConfig:
         preset: ``smollm2`` (the real preset: SmolLM2-135M-Instruct imported from its PyPI package, donors
             fine-tuned from it on two language skills, Gemma-3-270M as the heterologous host), ``demo`` (the
             tiny zoo's larger preset) or ``tiny`` (about a minute, for tests).
-        out: output folder: the registry, installed genes, keys, router, report and plots all go here,
+        out: output folder: the registry, installed genes, keys, report and plots all go here,
             so the demo changes nothing else on the machine (the zoo and extracted genes are cached).
         registry: where genes are pushed: default a local registry in ``out/registry``; any
             ``--registry`` spec genehub accepts (a directory, ``hub``, or a Hub URL) otherwise.
@@ -145,13 +145,15 @@ def _gene_cache(plan: DemoPlan, skill: str, extract_config: "ExtractConfig") -> 
 
     recipe = {k: v for k, v in asdict(extract_config).items() if k != "progress"}
     blob = json.dumps({"host": content_hash(plan.host), "donor": content_hash(plan.donors[skill]), "skill": skill,
-                       "recipe": recipe, "genehub": __version__}, sort_keys=True, default=str)
+                       "recipe": recipe, "routing": "default", "genehub": __version__}, sort_keys=True, default=str)
     return cache_dir() / "demo-genes" / plan.preset / f"{skill}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
 def _extract_gene(plan: DemoPlan, skill: str, out: Path, config: DemoConfig) -> Path:
     """Extract the skill's gene into ``out`` (or copy the one cached for the same donor, host and recipe)."""
     from ..lorafy import extract
+    from ..routing.prototypes import route_gene
+    from ..zoo import routing_prompts
 
     extract_config = replace(plan.extract, steps=config.steps or plan.extract.steps)
     cached = _gene_cache(plan, skill, extract_config)
@@ -162,9 +164,18 @@ def _extract_gene(plan: DemoPlan, skill: str, out: Path, config: DemoConfig) -> 
         with staged_dir(cached) as tmp:
             extract(plan.donors[skill], plan.host, plan.skill_data(skill), tmp, config=extract_config,
                     general=plan.general)
+            # The routing block (prototypes of the gene's examples, calibrated on what the host does alone),
+            # signed with the rest of the card: any router reads it, nothing to train when a gene is added.
+            route_gene(tmp, routing_prompts(plan.host), host=plan.host)
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(cached, out)
     return out
+
+
+def _none_prompts(plan: DemoPlan, skills: list[str]) -> list[str]:
+    """What the host answers without a gene, for genes of ``skills``."""
+    none = plan.none_prompts
+    return list(none(skills) if callable(none) else none)
 
 
 def run_demo(config: DemoConfig | None = None) -> DemoResult:
@@ -175,7 +186,7 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     """
     from ..gene import TrustStore, new_key, sign_gene
     from ..registry import GeneStore, open_registry, pull, push, search
-    from ..routing import Router, compose
+    from ..routing import compose
 
     config = config or DemoConfig()
     if config.preset not in PRESETS:
@@ -225,12 +236,11 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     with clock.stage("heterologous"):
         heterologous = _heterologous(plan, skills[0], repo_ids[skills[0]], registry, trust, out)
 
-    with clock.stage("router"):
-        # "none": what the host already does without a gene.
-        router = Router.train(plan.host, list(installed.values()), none_prompts=plan.none_prompts, seed=config.seed)
-        router.save(out / "router")
     with clock.stage("compose"):
-        composition = compose(plan.host, list(installed.values()), router)
+        # Routed by the genes' own prototypes (their cards' routing blocks): nothing trained. The background
+        # is what the host already does without a gene.
+        composition = compose(plan.host, list(installed.values()), "prototypes",
+                              none_prompts=_none_prompts(plan, skills))
 
     with clock.stage("evaluate"):
         measured = _evaluate(plan, skills, composition, installed)

@@ -36,8 +36,24 @@ from .skills import (
 )
 from .tokenizer import build_tokenizer
 
+
+def routing_prompts(host: object) -> list[str] | None:
+    """The prompts a zoo host answers by itself, on which its genes' routing is centered and calibrated (one
+    fixed list per host, so every gene's prototypes share a space): the tiny zoo's general skills, or the
+    chat families that calibrate routing on the real preset's host; None for a host of neither."""
+    from ..hosts import model_meta
+    from . import general, real
+
+    meta = model_meta(host)
+    if str(meta.get("repo_id", "")).startswith("genehub-zoo/"):
+        return [str(r["prompt"]) for r in general_dataset(n=256, split="train")]
+    if meta.get("name") == real.HOST:
+        rows = general.general_prompts(4000, families=general.CALIBRATION_FAMILIES, seed=1)
+        return sorted({str(r["messages"][-1]["content"]) for r in rows})
+    return None
+
 __all__ = [
     "GENERAL_SKILLS", "HOST_SKILLS", "LIBRARY", "PRESETS", "SKILLS", "ModelSpec", "Preset", "Skill", "Zoo",
-    "ZooSkills", "build", "build_tokenizer", "general_dataset", "get_skill", "load", "none_prompts", "none_rows",
+    "ZooSkills", "build", "build_tokenizer", "routing_prompts", "general_dataset", "get_skill", "load", "none_prompts", "none_rows",
     "search_tasks", "skill_data", "skill_dataset", "split_rows", "train_donor",
 ]

@@ -40,7 +40,7 @@ def test_table_values_are_computed_in_the_run(demo, tiny_zoo):
     assert 0.5 <= results["routing_accuracy"] <= 1.0
     total = sum(map(sum, results["confusion"]["matrix"]))
     assert total == sum(len(ds) for ds in tiny_zoo.test_sets().values())
-    assert set(results["timings"]) >= {"zoo", "extract", "sign", "push", "search", "pull+verify", "router", "evaluate"}
+    assert set(results["timings"]) >= {"zoo", "extract", "sign", "push", "search", "pull+verify", "compose", "evaluate"}
 
 
 def test_report_and_pulled_genes_are_verified(demo):
@@ -99,6 +99,15 @@ def test_options_that_differ_from_their_defaults_are_recorded(demo):
     text = demo.report.read_text()
     assert "| --preset | tiny | smollm2 |" in text and "| --steps | 60 | 750 |" in text
     assert json.loads((demo.out / "results.json").read_text())["options"] == demo.options
+
+
+def test_the_composition_routes_by_the_genes_cards(demo):
+    from genehub.gene import Gene
+    from genehub.registry import GeneStore
+
+    for gene in GeneStore(demo.out / "genes").list():
+        routing = Gene.load(gene.path).card.get("routing")
+        assert routing and routing["prototypes"]["count"] > 0  # signed with the card (the pull verified it)
 
 
 def test_a_gene_pulled_for_the_heterologous_host_is_refused_and_homology_is_compared(demo, tiny_zoo):
