@@ -47,6 +47,14 @@ def _skill_scores(model, tok, rows, adapter_names=None) -> dict[str, float]:
     return {k: sum(v) / len(v) for k, v in groups.items() if v}
 
 
+def _tokens(model, tok, rows, adapter_names=None) -> float:
+    """Mean share of the answer tokens predicted (teacher-forced): token-level agreement on general rows."""
+    from genehub.evaluate import token_match
+
+    values = token_match(model, tok, rows, adapter_names=adapter_names)
+    return sum(values) / len(values)
+
+
 def _recovered(host: float, donor: float, gene: float) -> float | None:
     return None if donor - host <= 0 else (gene - host) / (donor - host)
 
@@ -102,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         host_scores = _skill_scores(host, tok, test)
         host_other = {s: _skill_scores(host, tok, r)["all"] for s, r in others.items()}
         host_general = _skill_scores(host, tok, general)["all"]
+        host_general_tokens = _tokens(host, tok, general)
         del donor
 
         variants: dict[str, Path] = {"gene (default)": genes[skill]}
@@ -121,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             gene_scores = _skill_scores(model, tok, test)
             other = {s: _skill_scores(model, tok, r)["all"] for s, r in others.items()}
             general_on = _skill_scores(model, tok, general)["all"]
+            general_on_tokens = _tokens(model, tok, general)
             rows.append({"skill": skill, "variant": label, "size KB": round(_adapter_bytes(folder) / 1024, 1),
                          "host": host_scores["all"], "donor": donor_scores["all"], "gene": gene_scores["all"],
                          "gene seen": gene_scores["seen"], "gene held-out": gene_scores["held-out"],
@@ -129,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                          "recovered held-out": _recovered(host_scores["held-out"], donor_scores["held-out"],
                                                           gene_scores["held-out"]),
                          "general host": host_general, "general on": general_on,
+                         "general tokens host": host_general_tokens, "general tokens on": general_on_tokens,
                          "other skill drop on": max((host_other[s] - other[s] for s in other), default=0.0)})
             del model
         kept.append(skill)
@@ -142,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         decisions = composition.route([r["prompt"] for r in test])
         got = _skill_scores(composition.model, tok, test, adapter_names=composition.adapter_names(decisions))
         routed[name] = {"host": _skill_scores(host, tok, test)["all"], "routed": got["all"],
+                        "host tokens": _tokens(host, tok, test),
+                        "routed tokens": _tokens(composition.model, tok, test,
+                                                 adapter_names=composition.adapter_names(decisions)),
                         "to a gene": sum(d.gene is not None for d in decisions) / len(decisions),
                         "right gene": sum((d.gene == names.get(name)) for d in decisions) / len(decisions)}
     routed_rows = [{"prompts": k, **v} for k, v in routed.items()]
@@ -204,7 +218,10 @@ def _targets(rows: list[dict], routed: dict, homology_rows: list[dict]) -> list[
             add(f"{skill}: {key} of the donor's gain", "-" if goal is None else f">= {goal:.2f}",
                 "-" if value is None else f"{value:.3f}", None if goal is None or value is None else value >= goal)
         drop = gene["general host"] - gene["general on"]
-        add(f"{skill}: general prompts, gene always on", "<= 0.05 drop", f"{drop:.3f}", drop <= 0.05)
+        add(f"{skill}: general prompts, gene always on (whole 24-token continuation)", "<= 0.05 drop", f"{drop:.3f}",
+            drop <= 0.05)
+        drop = gene["general tokens host"] - gene["general tokens on"]
+        add(f"{skill}: general prompts, gene always on (per token)", "<= 0.05 drop", f"{drop:.3f}", drop <= 0.05)
         add(f"{skill}: other skill, gene always on", "<= 0.05 drop", f"{gene['other skill drop on']:.3f}",
             gene["other skill drop on"] <= 0.05)
         merged = sorted((r for r in rows if r["skill"] == skill and r["variant"].startswith("mergekit")),
@@ -223,10 +240,10 @@ def _targets(rows: list[dict], routed: dict, homology_rows: list[dict]) -> list[
             margin = min(h["margin"] for h in layers)
             add(f"{skill}: homology related > unrelated (Gemma) at every circuit layer", "> 0",
                 f"min margin {margin:.3f}", margin > 0)
-    for name, r in routed.items():
-        drop = r["host"] - r["routed"] if name == "general" else None
-        if drop is not None:
-            add("general prompts, routed", "<= 0.01 drop", f"{drop:.3f}", drop <= 0.01)
+    r = routed["general"]
+    for key, label in (("", "whole continuation"), (" tokens", "per token")):
+        drop = r["host" + key] - r["routed" + key]
+        add(f"general prompts, routed ({label})", "<= 0.01 drop", f"{drop:.3f}", drop <= 0.01)
     return out
 
 

@@ -92,8 +92,32 @@ def exact_match(
         rows: mappings (or a ``datasets.Dataset``) with ``prompt`` and ``answer`` (or ``answer_ids``).
         adapter_names: optional per-row PEFT adapter names (``"__base__"`` for none), passed to forward.
     """
+    return [bool(hits.all()) for hits in _answer_hits(model, tokenizer, rows, batch_size, adapter_names)]
+
+
+def token_match(
+    model: Any,
+    tokenizer: Any,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    batch_size: int = 128,
+    adapter_names: Sequence[str] | None = None,
+) -> list[float]:
+    """Per-row share of the answer's tokens that greedy decoding predicts, teacher-forced.
+
+    On general prompts whose answer is the bare host's own continuation (:func:`reference_rows`), this is
+    token-level agreement with the host: unlike :func:`exact_match`, one changed token in a long
+    continuation costs one token, not the row. Same arguments as :func:`exact_match`.
+    """
+    return [float(hits.float().mean()) if hits.numel() else 1.0
+            for hits in _answer_hits(model, tokenizer, rows, batch_size, adapter_names)]
+
+
+@torch.no_grad()
+def _answer_hits(model: Any, tokenizer: Any, rows: Iterable[Mapping[str, Any]], batch_size: int,
+                 adapter_names: Sequence[str] | None) -> Iterable[torch.Tensor]:
+    """For each row, whether each answer token is the model's greedy prediction (teacher-forced)."""
     rows = list(rows)
-    hits: list[bool] = []
     device = model_device(model) if rows else None
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
@@ -105,9 +129,8 @@ def exact_match(
         predicted = logits[:, :-1].argmax(-1)
         target = batch["labels"][:, 1:]
         scored = target != -100
-        correct = ((predicted == target) | ~scored).all(dim=1)
-        hits.extend(bool(c) for c in correct)
-    return hits
+        for i in range(len(chunk)):
+            yield (predicted[i] == target[i])[scored[i]]
 
 
 @torch.no_grad()

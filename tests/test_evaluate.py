@@ -77,6 +77,22 @@ def test_teacher_forced_exact_match_agrees_with_generation(kind, tmp_path):
     assert exact_match(model, tokenizer, wrong) == [False] * 4
 
 
+def test_token_match_counts_the_answer_tokens_greedy_decoding_predicts(tmp_path):
+    from _byo import tiny_model
+
+    from genehub.evaluate import exact_match, reference_rows, token_match
+    from genehub.hosts import load_host
+
+    model, tokenizer = load_host(tiny_model("llama", tmp_path / "llama"))
+    refs = reference_rows(model, tokenizer, ["last of owl:", "hello there.", "abc"], max_new_tokens=6)
+    assert token_match(model, tokenizer, refs) == [1.0, 1.0, 1.0]  # its own continuation, every token
+    # Replace the last answer token of each row by another: one token of the row is missed, not all.
+    changed = [{**r, "answer_ids": [*r["answer_ids"][:-1], (r["answer_ids"][-1] + 1) % len(tokenizer)]} for r in refs]
+    got = token_match(model, tokenizer, changed)
+    assert got == [pytest.approx(1 - 1 / len(r["answer_ids"])) for r in refs]
+    assert exact_match(model, tokenizer, changed) == [False] * 3
+
+
 def test_one_encoding_rule(tmp_path):
     """BOS is added unless the text starts with it (a rendered chat template), and nothing else is."""
     from _byo import char_tokenizer
