@@ -183,3 +183,21 @@ def test_the_page_opens_on_the_real_host_with_a_real_gene(shelf: dict, tmp_path:
     # without the real host, the same genes open on a zoo gene and the zoo's host
     demo = build_app(catalog, Playground(catalog, {HOST: shelf["zoo"].host}))
     assert (_picked(demo, "gene").value, _picked(demo, "host").value) == ("sort-gene", HOST)
+
+
+def test_the_space_config_serves_the_real_preset(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """What spaces/genehub/app.py builds from its variables: GENEHUB_ZOO=smollm2 serves SmolLM2 and Gemma, and
+    with SmolLM2 genes in GENEHUB_REGISTRY the page and Try open on such a gene and SmolLM2."""
+    from _real import REPO_ID, real_gene
+    from _space import REAL_HETEROLOGOUS, REAL_HOST
+    from genehub.space.config import host_dirs
+
+    made = real_gene(tmp_path_factory)
+    env = {"GENEHUB_REGISTRY": str(made.registry), "GENEHUB_TRUST": str(made.trust), "GENEHUB_ZOO": "smollm2"}
+    config = SpaceConfig.from_env(env)
+    hosts = host_dirs(config)
+    assert sorted(hosts) == sorted([REAL_HOST, REAL_HETEROLOGOUS])
+    # registry_data's catalog, with its fetched copies in a temporary folder instead of genehub's cache
+    catalog = open_catalog(config.registry, trust=config.trust, cache=tmp_path_factory.mktemp("space-cache"))
+    demo = create_app(config, data=SpaceData(catalog, hosts))
+    assert (_picked(demo, "gene").value, _picked(demo, "host").value) == (REPO_ID, REAL_HOST)
