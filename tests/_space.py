@@ -3,6 +3,8 @@ source a Space test runs on (:class:`SpaceCase`), a running Space.
 
 ``gene_shelf(tmp_path_factory, zoo)`` builds the shelf below once per session for every Space test module.
 
+``real_case(root, real_gene)`` serves a real gene on the real host (SmolLM2) and Gemma instead.
+
 ``build_gene_shelf(root, zoo)`` copies the real zoo genes of ``tests/_genes.py`` (sort and upper, on the
 tiny zoo's host) and signs them into four cases:
 
@@ -167,6 +169,52 @@ def tiny_case(root: Path, shelf: dict[str, Any]) -> SpaceCase:
     return SpaceCase("tiny", SpaceData(catalog, hosts), host=HOST, unfit=[HETEROLOGOUS, "other/narrow-host"],
                      prompt="upper yxe:", routed="zoo/upper-gene", answer="YXE", zoo_preset="tiny",
                      extra={"registry": registry, "silent_prompt": "=", **shelf})
+
+
+REAL_HOST = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the real preset's host, as the Space labels it
+REAL_HETEROLOGOUS = "google/gemma-3-270m"  # the real preset's heterologous host: fits no SmolLM2 gene
+
+
+def real_case(root: Path, made: Any, *, tries: int = 8) -> SpaceCase:
+    """A real gene (``tests/_real.py``'s :class:`RealGene`) in its local registry; the real host and Gemma
+    for Try. The case's prompt is the first of the gene's example requests that the gene answers exactly and
+    the host alone does not, as plain transformers and PEFT answer them (the premise is checked here)."""
+    from genehub.space import SpaceData, open_catalog
+    from genehub.zoo import real
+
+    from _real import REPO_ID
+
+    catalog = open_catalog(str(made.registry), trust=made.trust, cache=root / "space-cache")
+    hosts = {REAL_HOST: made.host, REAL_HETEROLOGOUS: real.heterologous_path()}
+    rows = catalog.get(REPO_ID).examples[:tries]
+    answers = plain_answers(made.host, made.gene, [r["prompt"] for r in rows])
+    found = [r for r, (alone, gene) in zip(rows, answers) if gene.strip() == r["answer"] != alone.strip()]
+    assert found, f"the real gene answers none of its first {tries} examples that the host alone misses: {answers}"
+    return SpaceCase("real", SpaceData(catalog, hosts), host=REAL_HOST, unfit=[REAL_HETEROLOGOUS],
+                     prompt=found[0]["text"], routed=REPO_ID, answer=found[0]["answer"],
+                     extra={"registry": made.registry, "trust": made.trust})
+
+
+def plain_answers(host: Path, gene: Path, prompts: list[str], max_new_tokens: int = 12) -> list[tuple[str, str]]:
+    """``(host alone, host + gene)`` greedy answers with plain transformers and PEFT, without genehub."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(host)
+    tokenizer.padding_side = "left"
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(host, dtype=torch.float32), str(gene)).eval()
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+
+    def answers() -> list[str]:
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        return [tokenizer.decode(row[enc["input_ids"].shape[1]:], skip_special_tokens=True) for row in out]
+
+    with model.disable_adapter():
+        alone = answers()
+    return list(zip(alone, answers()))
 
 
 def launch_space(data: Any, *, max_new_tokens: int = 12) -> tuple[Any, str]:

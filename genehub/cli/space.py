@@ -25,7 +25,9 @@ def register(subparsers: Any) -> None:
     add_registry(parser)
     parser.add_argument("--host", action="append", default=[], dest="hosts", metavar="DIR",
                         help="a host model directory to offer in Try (repeatable)")
-    parser.add_argument("--zoo", default=None, help="also offer the zoo's hosts of this preset (tiny, demo)")
+    parser.add_argument("--zoo", default=None,
+                        help="also offer this preset's hosts: smollm2 (the real host SmolLM2-135M-Instruct and "
+                             "Gemma-3-270M), tiny or demo")
     parser.add_argument("--trust", default=None, help="trust store folder (default: genehub's)")
     parser.add_argument("--data", default=None, metavar="SOURCE",
                         help="where the genes and hosts come from, a data source of genehub.space.DATA_SOURCES "

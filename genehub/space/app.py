@@ -17,11 +17,12 @@ from typing import Any
 from ..errors import GenehubError
 from . import genepage, views
 from .catalog import Catalog
-from .tryout import Gallery, Playground
+from .tryout import Gallery, Playground, example_text
 
 log = logging.getLogger(__name__)
 
 ANY = "(any)"
+ZOO_PREFIX = "genehub-zoo/"  # the repo ids of the zoo's synthetic hosts (genehub.zoo)
 TITLE = "genehub: browse genes and try them"
 SETUP_NOTE = ("The first run with a host and a set of genes loads the host and trains the router that picks a "
               "gene per prompt: a few seconds. Later runs reuse both.")
@@ -56,13 +57,19 @@ def _safe(n_outputs: int, *, message_at: int = 0) -> Callable[[Callable[..., Any
 
 
 class _Defaults:
-    """What the pickers offer and start on: the catalog's genes (verified first) and a host they fit."""
+    """What the pickers offer and start on: the catalog's genes and a host they fit.
+
+    The page opens on a verified gene that runs in this Space, preferring one made for a pretrained host
+    (real English) over one made for the zoo's synthetic host, and Try starts on a host that gene fits.
+    """
 
     def __init__(self, catalog: Catalog, playground: Playground) -> None:
         entries = catalog.entries()
         self.choices = catalog.choices()
         self.genes = [e.gene_id for e in entries]
-        self.verified = [e.gene_id for e in entries if e.trust == "verified"]
+        # the page opens on a gene that runs here, on a pretrained host before the zoo's synthetic ones
+        self.verified = sorted((e.gene_id for e in entries if e.trust == "verified"),
+                               key=lambda g: _preference(playground, catalog.get(g)))
         self.gene = (self.verified or self.genes or [None])[0]
         self.picked = self.verified[:1]
         self.host = playground.default_host(self.picked) if self.picked else None
@@ -74,12 +81,19 @@ class _Defaults:
             self.message += f" No host in this Space fits {self.picked[0]}: Try needs one (start it with --host)."
 
 
+def _preference(playground: Playground, entry: Any) -> int:
+    """0: the gene fits a served host that is a pretrained model; 1: only a zoo host; 2: no served host."""
+    hosts = playground.fitting_hosts(entry)
+    return 0 if any(not h.startswith(ZOO_PREFIX) for h in hosts) else 1 if hosts else 2
+
+
 def _example_choices(catalog: Catalog, picked: list[str] | None) -> list[tuple[str, str]]:
     """``(prompt → expected, prompt)`` for the first examples of each picked gene."""
     found = []
     for gene_id in picked or []:
         for row in catalog.get(gene_id).examples[:5]:
-            found.append((f"{row['prompt']}  →  {row['answer']}", row["prompt"]))
+            text = example_text(row)
+            found.append((f"{text}  →  {row['answer']}", text))
     return found
 
 
@@ -87,7 +101,7 @@ def _expected(catalog: Catalog, picked: list[str], prompt: str) -> str | None:
     """The expected answer of ``prompt`` when it is one of the picked genes' examples."""
     for gene_id in picked:
         for row in catalog.get(gene_id).examples:
-            if row["prompt"].strip() == prompt.strip():
+            if prompt.strip() in (row["prompt"].strip(), example_text(row).strip()):
                 return str(row["answer"])
     return None
 
@@ -176,7 +190,9 @@ def build_app(catalog: Catalog, playground: Playground | None = None, *, title: 
                     example = gr.Dropdown(start.examples if start else [], value=None, allow_custom_value=True,
                                           label="Examples from the genes (prompt → expected answer)",
                                           elem_id="example")
-                prompt = gr.Textbox(label="Prompt", placeholder="for example: sort dcba:", elem_id="prompt")
+                prompt = gr.Textbox(label="Prompt", elem_id="prompt",
+                                    placeholder=f"for example: {start.examples[0][1]}" if start and start.examples
+                                    else "type a prompt for the picked genes")
                 gr.Markdown(SETUP_NOTE, elem_id="setup-note")
                 run = gr.Button("Run", variant="primary", elem_id="run")
                 router = gr.Label(label="Router decision: probability per gene", elem_id="router")
@@ -209,7 +225,8 @@ def build_app(catalog: Catalog, playground: Playground | None = None, *, title: 
             else:
                 row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
                 gene_id = shown.iloc[row]["gene"] if hasattr(shown, "iloc") else shown["data"][row][0]
-            return gr.Dropdown(value=gene_id), gr.Tabs(selected="inspect"), ""
+            # the banner names the clicked gene now: its page may already be the one shown (no change event)
+            return gr.Dropdown(value=gene_id), gr.Tabs(selected="inspect"), views.status_markdown(catalog.get(gene_id))
 
         # gradio finds the event-data parameter by its type; `gr` is imported here, not at module level.
         on_select.__annotations__["evt"] = gr.SelectData

@@ -6,13 +6,16 @@ On Hugging Face Spaces the app is configured with Space variables:
 | --- | --- | --- |
 | ``GENEHUB_REGISTRY`` | a folder of genes, a local registry, ``hub``, or a Hub endpoint URL | the local registry |
 | ``GENEHUB_HOSTS`` | host model directories for Try, separated by ``os.pathsep`` | none |
-| ``GENEHUB_ZOO`` | also serve the zoo's host(s) of this preset (``tiny``/``demo``) for Try | unset |
+| ``GENEHUB_ZOO`` | also serve this preset's hosts for Try: ``smollm2`` (the real host and Gemma), ``tiny``/``demo`` | unset |
 | ``GENEHUB_TRUST`` | the trust store folder (``NAME.pub`` files) | ``config_dir()/trust`` |
 | ``GENEHUB_SPACE_DATA`` | where the genes and hosts come from: a name in :data:`DATA_SOURCES` | ``registry`` |
 
 The *data source* turns a config into a :class:`SpaceData` (the catalog of genes and the hosts for Try).
 ``registry`` reads the four variables above; another source (a preset of real models and genes, say)
 is one function added with :func:`register_data_source`, and the same page shows it.
+
+When the data holds a pretrained host and genes that fit it (``GENEHUB_ZOO=smollm2`` with SmolLM2 genes in
+the registry), the page opens on such a gene and Try on that host: a visitor first sees English.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class SpaceConfig:
         registry: a folder of gene directories, a local registry folder, ``"hub"`` or a Hub endpoint URL;
             ``None`` is the default local registry (``home_dir()/registry``).
         hosts: host model directories offered in Try.
-        zoo: a zoo preset whose host and heterologous host are offered in Try too (built if needed).
+        zoo: a preset whose host and heterologous host are offered in Try too (:func:`zoo_hosts`).
         trust: the trust store folder (default: genehub's own trust store).
         max_new_tokens: greedy generation length in Try.
         data: the data source, a name in :data:`DATA_SOURCES` (default ``registry``: the fields above).
@@ -123,12 +126,7 @@ def host_dirs(config: SpaceConfig) -> dict[str, Path]:
     """``{label: directory}`` of the hosts to offer, labelled by the repo id each host records."""
     from ..hosts import describe_host
 
-    paths = [Path(h).expanduser() for h in config.hosts]
-    if config.zoo:
-        from .. import zoo
-
-        built = zoo.build(config.zoo, progress=False)
-        paths += [built.host, built.heterologous]
+    paths = [Path(h).expanduser() for h in config.hosts] + (zoo_hosts(config.zoo) if config.zoo else [])
     labels: dict[str, Path] = {}
     for path in paths:
         if not (path / "config.json").is_file():
@@ -139,6 +137,18 @@ def host_dirs(config: SpaceConfig) -> dict[str, Path]:
             label = f"{label} ({path})"
         labels[label] = path
     return labels
+
+
+def zoo_hosts(preset: str) -> list[Path]:
+    """The host and heterologous host of a zoo preset: ``smollm2`` (the real preset: SmolLM2-135M-Instruct and
+    Gemma-3-270M, imported from their PyPI packages on first use) or a tiny zoo preset (built if needed)."""
+    from .. import zoo
+    from ..zoo import real
+
+    if preset == real.PRESET.name:
+        return [real.host_path(), real.heterologous_path()]
+    built = zoo.build(preset, progress=False)
+    return [built.host, built.heterologous]
 
 
 def create_app(config: SpaceConfig | None = None, *, data: SpaceData | None = None, **overrides: Any) -> Any:

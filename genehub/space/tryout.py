@@ -6,6 +6,8 @@ gene set, the least recently used dropped beyond ``max_compositions``), so a vis
 prompts pays the router training (seconds) once. Every refusal is a :class:`~genehub.errors.GenehubError`
 whose message the page shows as it is: an empty prompt, an unknown host, a gene that does not verify, a
 gene made for another host (the check ``genehub pull --host`` and ``genehub run`` make, so all three agree).
+On a chat host whose genes read chat requests (a real pretrained host, say), the visitor types the request
+and the Space renders it with the host's chat template, as the genes' examples were rendered.
 
 A gene's *gallery* (:meth:`Playground.gallery`) is its own examples answered by the first host it fits,
 alone and with the gene, with plain PEFT: computed once per host and gene, for verified genes only.
@@ -63,7 +65,8 @@ class Gallery:
     """A gene's examples with what the host alone and the host with the gene answer.
 
     Attributes:
-        rows: ``prompt``, ``expected`` and, when a fitting host ran them, ``host`` and ``gene`` outputs.
+        rows: ``prompt`` (as a visitor reads it: :func:`example_text`), ``expected`` and, when a fitting host
+            ran them, ``host`` and ``gene`` outputs.
         host: the label of the host that ran them (None when none did).
         note: why there are no outputs (empty when there are).
     """
@@ -104,14 +107,58 @@ def compose_genes(host: Path, genes: Sequence[Gene], gene_ids: Sequence[str], **
         RouterError: a router cannot be trained for these genes.
     """
     from ..routing import adapter_name, compose
-    from ..zoo import none_prompts
 
-    # "none": the zoo's host skills no gene covers, plain text any host reads.
     with quiet_loading():
-        composition = compose(host, list(genes), None, **{"none_prompts": none_prompts, **options})
+        composition = compose(host, list(genes), None, **{"none_prompts": background(host), **options})
     names = {adapter_name(gene): gene_id for gene, gene_id in zip(genes, gene_ids)}
     names[NONE] = NONE
     return Tried(composition, names)
+
+
+BACKGROUND_PROMPTS = 64  # a real host's "none" prompts for a Try: as many as a gene's examples, and quick to encode
+
+
+def background(host: Path) -> Any:
+    """The prompts ``host`` answers by itself (the router's "none"), read as the model reads them.
+
+    A zoo host: the zoo's own host skills (:func:`genehub.zoo.none_prompts`). The real preset's host: a
+    fixed sample of the general chat requests its genes' routing is calibrated on, rendered with its chat
+    template like its genes' examples. Any other host: the zoo's plain-text prompts, which any host reads.
+    """
+    import random
+
+    from .. import zoo
+    from ..hosts import load_tokenizer, model_meta
+
+    if str(model_meta(host).get("repo_id", "")).startswith("genehub-zoo/"):
+        return zoo.none_prompts
+    found = zoo.routing_prompts(host)
+    if not found:
+        return zoo.none_prompts
+    texts = random.Random(0).sample(found, min(BACKGROUND_PROMPTS, len(found)))
+    return [as_model_reads(load_tokenizer(host), text, chat=True) for text in texts]
+
+
+def as_model_reads(tokenizer: Any, text: str, *, chat: bool) -> str:
+    """``text`` as the model reads it: one user message of the host's chat template when ``chat`` (and the
+    tokenizer has one), else as it is."""
+    if not chat or not getattr(tokenizer, "chat_template", None):
+        return text
+    return str(tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                             add_generation_prompt=True))
+
+
+def reads_chat(entry: GeneEntry) -> bool:
+    """Whether ``entry``'s gene reads chat requests: its examples are rendered (``prompt`` holds the user's
+    ``text`` inside the host's template, as :func:`genehub.lorafy.render_rows` writes chat rows)."""
+    return any(isinstance(r.get("text"), str) and r["text"] != r.get("prompt") and r["text"] in str(r.get("prompt"))
+               for r in entry.examples)
+
+
+def example_text(row: dict[str, Any]) -> str:
+    """What a visitor reads and types for an example row: its request (``text``) when it has one, else its prompt."""
+    text = row.get("text")
+    return str(text) if isinstance(text, str) and text.strip() else str(row.get("prompt", ""))
 
 
 class Playground:
@@ -131,6 +178,7 @@ class Playground:
         self.max_new_tokens = max_new_tokens
         self.max_compositions = max_compositions
         self._infos: dict[str, HostInfo] = {}
+        self._tokenizers: dict[str, Any] = {}
         self._composed: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], Tried] = OrderedDict()
         self._galleries: dict[tuple[str, str, int], list[dict[str, str]]] = {}
         self._lock = threading.Lock()  # one Try at a time: compositions are shared between visitors
@@ -243,7 +291,7 @@ class Playground:
         """
         gene_ids = tuple(dict.fromkeys(gene_ids))  # keep order, drop duplicates
         genes = self.check(label, gene_ids, prompt)
-        prompt = prompt.strip()
+        prompt = self.model_prompt(label, gene_ids, prompt.strip())
         with self._lock:
             building = self._key(label, gene_ids, genes) not in self._composed
             if building and on_setup is not None:
@@ -264,6 +312,19 @@ class Playground:
         return TryResult(probabilities, tried.gene_id(composed.gene), base.text, composed.text,
                          round(base_ms, 1), round(composed_ms, 1), setup)
 
+    def model_prompt(self, label: str, gene_ids: Sequence[str], prompt: str) -> str:
+        """The visitor's ``prompt`` as the picked genes read theirs: rendered with host ``label``'s chat
+        template when a gene reads chat requests (:func:`reads_chat`), else as typed."""
+        from ..hosts import load_tokenizer
+
+        chat = any(reads_chat(self.catalog.get(g)) for g in gene_ids)
+        if not chat:
+            return prompt
+        if label not in self._tokenizers:
+            with quiet_loading():
+                self._tokenizers[label] = load_tokenizer(self.hosts[label])
+        return as_model_reads(self._tokenizers[label], prompt, chat=True)
+
     def gallery(self, gene_id: str, *, limit: int = 6) -> Gallery:
         """The gene's first ``limit`` examples, each with the host's and the host + gene's greedy answer.
 
@@ -271,8 +332,8 @@ class Playground:
         invalid gene's weights are never loaded); computed once per host and gene digest.
         """
         entry = self.catalog.get(gene_id)
-        rows = [{"prompt": str(r.get("prompt", "")), "expected": str(r.get("answer", ""))}
-                for r in entry.examples[:limit]]
+        examples = entry.examples[:limit]
+        rows = [{"prompt": example_text(r), "expected": str(r.get("answer", ""))} for r in examples]
         if not rows:
             return Gallery([], None, "This gene ships no examples.")
         if entry.trust != "verified":
@@ -286,7 +347,8 @@ class Playground:
         key = (label, gene.digest, len(rows))
         with self._lock:
             if key not in self._galleries:
-                self._galleries[key] = _answers(self.hosts[label], gene, [r["prompt"] for r in rows],
+                # each example as the gene saw it (a chat request rendered), shown as the visitor reads it
+                self._galleries[key] = _answers(self.hosts[label], gene, [str(r.get("prompt", "")) for r in examples],
                                                 self.max_new_tokens)
         outputs = self._galleries[key]
         return Gallery([{**r, "host": h, "gene": g} for r, (h, g) in zip(rows, outputs)], label)

@@ -1,7 +1,8 @@
 """The data sources the Space tests run on: each a :class:`_space.SpaceCase` (genes, hosts, what to expect).
 
 ``space_case`` is parametrized over :data:`CASES`, so a test that takes it runs once per data source: the
-tiny zoo's signed genes now; a preset of real models adds its builder here.
+tiny zoo's signed genes, and a real English gene on the real host (SmolLM2-135M-Instruct, with Gemma-3-270M
+as the host it does not fit), made once per session by ``tests/_real.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from _space import SpaceCase, gene_shelf, launch_space, tiny_case
+from _real import real_gene
+from _space import SpaceCase, gene_shelf, launch_space, real_case, tiny_case
 
 
 def _tiny(request: pytest.FixtureRequest, root: Any) -> SpaceCase:
@@ -19,8 +21,12 @@ def _tiny(request: pytest.FixtureRequest, root: Any) -> SpaceCase:
     return tiny_case(root, gene_shelf(factory, request.getfixturevalue("tiny_zoo")))
 
 
+def _real(request: pytest.FixtureRequest, root: Any) -> SpaceCase:
+    return real_case(root, real_gene(request.getfixturevalue("tmp_path_factory")))
+
+
 #: data source name -> builder(request, root folder) -> SpaceCase
-CASES: dict[str, Callable[[pytest.FixtureRequest, Any], SpaceCase]] = {"tiny": _tiny}
+CASES: dict[str, Callable[[pytest.FixtureRequest, Any], SpaceCase]] = {"tiny": _tiny, "real": _real}
 
 
 @pytest.fixture(scope="module", params=list(CASES))

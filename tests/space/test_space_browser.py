@@ -2,8 +2,9 @@
 
 Needs Debian's ``chromium`` and ``chromium-driver`` and ``selenium``. Without them the test is skipped
 locally (with the reason), and fails in CI (``CI=true``), where .ci/run installs them.
-Runs once per data source of ``conftest.CASES``. Every screenshot is saved under the test's tmp dir and its
-path printed (``pytest -rP`` shows it); set ``GENEHUB_SCREENSHOTS=DIR`` to also copy them to DIR.
+Runs once per data source of ``conftest.CASES``. Every screenshot (``space-CASE-browse.png``,
+``space-CASE-gene-page.png``, ``space-CASE-try.png``) is saved under the test's tmp dir and its path printed
+(``pytest -rP`` shows it); set ``GENEHUB_SCREENSHOTS=DIR`` to also copy them to DIR.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def test_browse_open_a_gene_page_and_try_in_chromium(browser: Any, tmp_path: Pat
     _shown(browser, By.CSS_SELECTOR, "#query textarea, #query input").send_keys(case.routed, Keys.ENTER)
     _wait(browser, lambda d: not any(g in _text(d, "#genes") for g in others))
     _phase("search narrowed the table")
-    _screenshot(browser, tmp_path, "space-browse")
+    _screenshot(browser, tmp_path, f"space-{case.name}-browse")
     # open its page by clicking its row
     _wait(browser, lambda d: _shown(d, By.XPATH, f"//*[@id='genes']//*[normalize-space(text())='{case.routed}']")
           ).click()
@@ -170,7 +171,7 @@ def test_browse_open_a_gene_page_and_try_in_chromium(browser: Any, tmp_path: Pat
     assert "PeftModel.from_pretrained" in _text(browser, "#use")
     assert "Signature: verified" in _text(browser, "#card") and browser.find_elements(By.CSS_SELECTOR, "#lineage svg rect")
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#homology img, #homology canvas, #homology svg"))
-    shot = _screenshot(browser, tmp_path, "space-gene-page", full_page=True)
+    shot = _screenshot(browser, tmp_path, f"space-{case.name}-gene-page", full_page=True)
     assert shot.stat().st_size > 50_000
     # Try it: the button picks the gene and a host it fits
     browser.find_element(By.CSS_SELECTOR, "#to-try").click()
@@ -188,7 +189,7 @@ def test_browse_open_a_gene_page_and_try_in_chromium(browser: Any, tmp_path: Pat
     latency = " ".join(_text(browser, "#latency").split())
     assert "Router:" in latency and "ms" in latency and f"Expected: {case.answer}" in latency
     _wait(browser, lambda d: re.search(r"\d+(\.\d+)?%", _text(d, "#router")))  # the router's bars show numbers
-    shot = _screenshot(browser, tmp_path, "space-try")
+    shot = _screenshot(browser, tmp_path, f"space-{case.name}-try")
     assert shot.stat().st_size > 10_000
     # an empty prompt is a readable message, not a stack trace
     prompt = _shown(browser, By.CSS_SELECTOR, "#prompt textarea")

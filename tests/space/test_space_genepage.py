@@ -149,3 +149,55 @@ def test_the_data_source_is_a_parameter(shelf: dict, monkeypatch: pytest.MonkeyP
 def test_a_mistyped_registry_url_is_refused_as_one() -> None:
     with pytest.raises(UsageError, match="'htp:/bad' looks like a URL with the scheme `htp:`"):
         open_catalog("htp:/bad")
+
+
+def _picked(demo: object, elem_id: str) -> object:
+    return next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == elem_id)  # type: ignore[attr-defined]
+
+
+def test_the_page_opens_on_the_real_host_with_a_real_gene(shelf: dict, tmp_path: Path,
+                                                          tmp_path_factory: pytest.TempPathFactory) -> None:
+    """With the zoo's genes and a real English gene (named to sort last) and both hosts served, the gene
+    page and Try open on the real gene and SmolLM2, and its examples are offered as English requests."""
+    from _real import real_gene
+    from _space import REAL_HOST
+    from genehub.space import build_app
+
+    made = real_gene(tmp_path_factory)
+    trust = TrustStore(tmp_path / "trust")
+    trust.add("alice", shelf["keys"]["alice"].public)
+    trust.add("real-test", made.trust / "real-test.pub")
+    genes = tmp_path / "genes"
+    for name in ("sort-gene", "upper-gene"):
+        shutil.copytree(shelf["genes"] / name, genes / name)
+    shutil.copytree(made.gene, genes / "weekday-gene")
+    catalog = Catalog.from_dirs([genes], trust=trust)
+    assert [e.trust for e in catalog.entries()] == ["verified"] * 3
+    hosts = {HOST: shelf["zoo"].host, REAL_HOST: made.host}
+    demo = build_app(catalog, Playground(catalog, hosts))
+    assert (_picked(demo, "gene").value, _picked(demo, "host").value) == ("weekday-gene", REAL_HOST)
+    assert _picked(demo, "genes-picked").value == ["weekday-gene"]
+    requests = [value for _, value in _picked(demo, "example").choices]
+    texts = [r["text"] for r in catalog.get("weekday-gene").examples[:5]]
+    assert requests == texts and not any("<|im_start|>" in r for r in requests)
+    # without the real host, the same genes open on a zoo gene and the zoo's host
+    demo = build_app(catalog, Playground(catalog, {HOST: shelf["zoo"].host}))
+    assert (_picked(demo, "gene").value, _picked(demo, "host").value) == ("sort-gene", HOST)
+
+
+def test_the_space_config_serves_the_real_preset(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """What spaces/genehub/app.py builds from its variables: GENEHUB_ZOO=smollm2 serves SmolLM2 and Gemma, and
+    with SmolLM2 genes in GENEHUB_REGISTRY the page and Try open on such a gene and SmolLM2."""
+    from _real import REPO_ID, real_gene
+    from _space import REAL_HETEROLOGOUS, REAL_HOST
+    from genehub.space.config import host_dirs
+
+    made = real_gene(tmp_path_factory)
+    env = {"GENEHUB_REGISTRY": str(made.registry), "GENEHUB_TRUST": str(made.trust), "GENEHUB_ZOO": "smollm2"}
+    config = SpaceConfig.from_env(env)
+    hosts = host_dirs(config)
+    assert sorted(hosts) == sorted([REAL_HOST, REAL_HETEROLOGOUS])
+    # registry_data's catalog, with its fetched copies in a temporary folder instead of genehub's cache
+    catalog = open_catalog(config.registry, trust=config.trust, cache=tmp_path_factory.mktemp("space-cache"))
+    demo = create_app(config, data=SpaceData(catalog, hosts))
+    assert (_picked(demo, "gene").value, _picked(demo, "host").value) == (REPO_ID, REAL_HOST)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from _space import SpaceCase, facts
+from _space import SpaceCase, facts, plain_answers
 
 # an absolute path (what a visitor must never see): a slash-separated run starting with "/", not part of a URL
 SERVER_PATH = re.compile(r"(?<![\w.:/~-])/(?:[\w.@+~-]+/)+")
@@ -41,26 +40,14 @@ def _examples(case: SpaceCase, gene_id: str) -> list[dict]:
     return case.data.catalog.get(gene_id).examples
 
 
-def _plain_answers(host: Path, gene: Path, prompts: list[str], max_new_tokens: int = 12) -> list[tuple[str, str]]:
-    """``(host alone, host + gene)`` greedy answers with plain transformers and PEFT, without genehub."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def _unescaped(markdown: str) -> str:
+    """Markdown without its backslash escapes (a gene named ``next_day-gene`` is written ``next\\_day-gene``)."""
+    return re.sub(r"\\([\\`*_{}\[\]()#+.!|-])", r"\1", markdown)
 
-    tokenizer = AutoTokenizer.from_pretrained(host)
-    tokenizer.padding_side = "left"
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(host, dtype=torch.float32), str(gene)).eval()
-    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
 
-    def answers() -> list[str]:
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-        return [tokenizer.decode(row[enc["input_ids"].shape[1]:], skip_special_tokens=True) for row in out]
-
-    with model.disable_adapter():
-        alone = answers()
-    return list(zip(alone, answers()))
+def _request(row: dict) -> str:
+    """An example as a visitor reads it: a chat gene's request (``text``), else the prompt itself."""
+    return row.get("text") or row["prompt"]
 
 
 @pytest.mark.parametrize("endpoint", ["/examples", "/try", "/inspect", "/try_gene"])
@@ -71,7 +58,7 @@ def test_each_endpoint_works_from_a_fresh_client(live_space: tuple[SpaceCase, st
         example, message = client.predict([case.routed], api_name=endpoint)
         rows = _examples(case, case.routed)[:5]
         assert message == "" and _value(example) is None
-        assert example["choices"] == [[f"{r['prompt']}  →  {r['answer']}", r["prompt"]] for r in rows]
+        assert example["choices"] == [[f"{_request(r)}  →  {r['answer']}", _request(r)] for r in rows]
     elif endpoint == "/try":
         *_, composed, _, message = client.predict(case.host, [case.routed], case.prompt, api_name=endpoint)
         assert (message, composed) == ("", case.answer)
@@ -87,7 +74,8 @@ def test_try_starts_on_a_host_the_genes_fit(live_space: tuple[SpaceCase, str]) -
     case, url = live_space
     *_, gene, host, genes, example, table, message = _client(url).predict(api_name="/refresh")
     verified = _verified(case)
-    assert min(case.unfit) < case.host  # a default by name would pick a host that fits no gene
+    if case.name == "tiny":
+        assert min(case.unfit) < case.host  # a default by name would pick a host that fits no gene
     assert (_value(host), _value(genes), _value(gene)) == (case.host, verified[:1], verified[0])
     labels = dict((value, label) for label, value in host["choices"])
     assert all(labels[u].endswith("(fits 0 genes here)") for u in case.unfit)
@@ -101,7 +89,7 @@ def test_the_banner_names_the_gene_it_describes(live_space: tuple[SpaceCase, str
     for gene_id in _verified(case):
         entry = case.data.catalog.get(gene_id)
         *_, card, message = client.predict(gene_id, api_name="/inspect")
-        assert message.startswith(f"`{gene_id}` ({entry.gene.name} {entry.gene.version}): **Signature: verified.**")
+        assert _unescaped(message).startswith(f"`{gene_id}` ({entry.gene.name} {entry.gene.version}): **Signature: verified.**")
         assert card.startswith(message)
 
 
@@ -127,7 +115,10 @@ def test_try_shows_the_router_in_numbers_the_expected_answer_and_why_the_first_r
         assert max(confidences, key=confidences.get) == case.routed
         assert sum(confidences.values()) == pytest.approx(1.0, abs=1e-3)
         assert f"**Expected:** `{case.answer}`: host alone ✗, host + genes ✓." in latency
-        assert ("**Set up in" in latency) is first  # the first run says why it took seconds; the next reuses it
+        # the first run says why it took seconds; the next reuses it. (With one verified gene, as in the real
+        # case, an earlier test may have built this composition already: only the reuse can be asserted.)
+        if not first or len(genes) > 1:
+            assert ("**Set up in" in latency) is first
 
 
 def test_a_prompt_with_no_answer_says_so(live_space: tuple[SpaceCase, str]) -> None:
@@ -135,7 +126,7 @@ def test_a_prompt_with_no_answer_says_so(live_space: tuple[SpaceCase, str]) -> N
     silent = case.extra.get("silent_prompt")
     if silent is None:
         pytest.skip(f"the {case.name} case names no prompt its host answers with nothing")
-    host_alone = _plain_answers(case.data.hosts[case.host], case.data.catalog.get(case.routed).path, [silent])[0][0]
+    host_alone = plain_answers(case.data.hosts[case.host], case.data.catalog.get(case.routed).path, [silent])[0][0]
     assert host_alone == ""  # the premise: the bare host ends its answer at once
     _, base, composed, _, message = _client(url).predict(case.host, [case.routed], silent, api_name="/try")
     assert message == "" and base == "(no output: the model ended its answer at once)"
@@ -148,6 +139,7 @@ def test_the_gene_page_has_what_a_model_page_has(live_space: tuple[SpaceCase, st
     header, pull, use, caption, gallery, _, _, versions, files, *_ = _client(url).predict(case.routed,
                                                                                             api_name="/inspect")
     # the top: a one-line summary, size, date, tags, downloads
+    header = _unescaped(header)
     assert f"**{entry.gene.name} {entry.gene.version}**" in header and entry.gene.summary[:40] in header
     on_disk = sorted(p for p in entry.path.iterdir() if p.is_file())
     shown = facts(header)
@@ -165,8 +157,8 @@ def test_the_gene_page_has_what_a_model_page_has(live_space: tuple[SpaceCase, st
     # the gallery: the gene's examples, with the host's and the gene's answers as plain PEFT gives them
     rows = _table(gallery)
     examples = _examples(case, case.routed)[:len(rows)]
-    assert [(r["prompt"], r["expected"]) for r in rows] == [(x["prompt"], x["answer"]) for x in examples]
-    plain = _plain_answers(case.data.hosts[case.host], entry.path, [x["prompt"] for x in examples])
+    assert [(r["prompt"], r["expected"]) for r in rows] == [(_request(x), x["answer"]) for x in examples]
+    plain = plain_answers(case.data.hosts[case.host], entry.path, [x["prompt"] for x in examples])
     assert [(r["host alone"], r["host + gene"]) for r in rows] == [
         (h or "(no output: the model ended its answer at once)", g or "(no output: the model ended its answer at once)")
         for h, g in plain]
@@ -180,5 +172,8 @@ def test_the_gene_page_has_what_a_model_page_has(live_space: tuple[SpaceCase, st
     if case.zoo_preset:
         assert f"genehub zoo build --preset {case.zoo_preset} --out ./zoo" in pull + use
         assert 'AutoModelForCausalLM.from_pretrained("./zoo/host")' in use
-    else:
+    elif re.fullmatch(r"[0-9a-f]{40}", host.revision):  # a Hub repo at a commit
         assert f'from_pretrained("{host.repo_id}", revision="{host.revision}")' in use
+    else:  # a host imported into a folder (the real preset's): the card pins it by content, not by a Hub commit
+        assert host.revision.startswith("sha256:")
+        assert f'from_pretrained("PATH/TO/{host.repo_id.split("/")[-1]}")  # {host.repo_id}' in use

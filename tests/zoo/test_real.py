@@ -10,48 +10,30 @@ donor is cached by its recipe like every real-preset donor. The full real flow i
 from __future__ import annotations
 
 import pytest
-import torch
 
-from genehub.zoo import language, real
+from genehub.zoo import real
+from genehub.zoo.general import CALIBRATION_FAMILIES
 
-SKILL = "next_day"
-# A donor made in seconds: rank 8 on the last two blocks, 24 steps; enough to beat the host at the skill.
-SMALL = real.RealPreset(name="smollm2-small", skills=(SKILL,), donor_skills=(SKILL,),
-                        recipe=real.SkillRecipe(rank=8, alpha=16.0, layers=(28, 29), steps=24, batch_size=8,
-                                                lr=5e-3, n_train=256, n_test=32))
+from _real import REPO_ID, SKILL, SMALL, real_gene
 
 
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory):
-    from genehub import TrustStore, new_key, pull, push, sign_gene
-    from genehub.hosts import load_tokenizer
-    from genehub.lorafy import SkillData, extract
+    from genehub import TrustStore, pull
     from genehub.registry import GeneStore, open_registry
-    from genehub.zoo.general import CALIBRATION_FAMILIES, TEST_FAMILIES, general_prompts
+    from genehub.zoo.general import TEST_FAMILIES, general_prompts
 
+    made = real_gene(tmp_path_factory)
     root = tmp_path_factory.mktemp("real")
-    host = real.host_path(SMALL)
-    donor = real.donor(SKILL, SMALL)
-    tokenizer = load_tokenizer(host)
-    splits = language.skill_splits(SKILL, n_train=64, n_validation=8, n_test=16)
-    data = SkillData(SKILL, {name: real.chat_rows(tokenizer, rows) for name, rows in splits.items()})
+    gene = pull(REPO_ID, host=made.host, registry=open_registry(str(made.registry)), store=GeneStore(root / "genes"),
+                trust=TrustStore(made.trust))
+    tokenizer = made.tokenizer
     general = general_prompts(32, families=CALIBRATION_FAMILIES)
-    config = real.extract_config(layers=(28, 29), rank=4, alpha=8.0, steps=8, batch_size=8, n_circuit=8,
-                                 n_other=8, n_general=16, general_tokens=8)
-    built = extract(donor, host, data, root / "built", config, general=general)
-
-    key = new_key("real-test", directory=root / "keys")
-    trust = TrustStore(root / "trust")
-    trust.add("real-test", key.public)
-    sign_gene(built, key=key.private, repo_id="tester/next-day-gene")
-    registry = open_registry(str(root / "registry"))
-    push(built, "tester/next-day-gene", registry=registry, trust=trust)
-    gene = pull("tester/next-day-gene", host=host, registry=registry, store=GeneStore(root / "genes"), trust=trust)
     none = [r["prompt"] for r in real.chat_rows(tokenizer, [{**r, "completion": ""} for r in general])]
     unseen_general = real.chat_rows(tokenizer, [{**r, "completion": ""} for r in
                                                 general_prompts(4, families=TEST_FAMILIES, seed=3)])
-    return {"host": host, "donor": donor, "gene": gene, "data": data, "none": none, "general": unseen_general,
-            "tokenizer": tokenizer}
+    return {"host": made.host, "donor": made.donor, "gene": gene, "data": made.data, "none": none,
+            "general": unseen_general, "tokenizer": tokenizer}
 
 
 def test_the_small_donor_beats_the_host_and_the_gene_carries_the_skill(flow):
