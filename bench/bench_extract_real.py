@@ -75,12 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     from peft import PeftModel
 
     from genehub._tables import markdown_table, print_table
-    from genehub.demo.run import DemoConfig, _extract_gene, _real_plan
+    from genehub.demo.run import DemoConfig, _extract_gene, _real_plan, homology_across
     from genehub.evaluate import reference_rows
     from genehub.gene import Gene
-    from genehub.hosts import load_host, load_tokenizer
+    from genehub.hosts import load_host
     from genehub.lorafy import extract
-    from genehub.lorafy.homology import score_homology
     from genehub.routing import Router, adapter_name, compose
     from genehub.zoo import real
 
@@ -163,22 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     # Homology of each donor with its host (related) and with Gemma-3-270M (another family).
     homology_rows = []
     for skill in skills:
-        card = Gene.load(genes[skill]).card
-        circuit = card["adapter"]["layers"]
-        skill_prompts, contrast = plan.contrast(skill)
-        donor, _ = load_host(plan.donors[skill])
-        per = {}
-        for role, path in (("related", plan.host), ("unrelated", plan.heterologous)):
-            model, _ = load_host(path)
-            h = score_homology(donor, model, tok, skill_prompts, contrast, host_tokenizer=load_tokenizer(path))
-            per[role] = {p["layer"]: p["cka"] for p in h.per_layer}
-            del model
+        circuit = Gene.load(genes[skill]).card["adapter"]["layers"]
+        found = homology_across(plan, skill)
+        per = {"related": found["host"]["per_layer"], "unrelated": found["heterologous"]["per_layer"]}
         for layer in sorted(per["related"]):
             homology_rows.append({"skill": skill, "layer": layer, "circuit": "yes" if layer in circuit else "",
                                   "related (SmolLM2 host)": per["related"][layer],
                                   "unrelated (Gemma-3-270M)": per["unrelated"][layer],
                                   "margin": per["related"][layer] - per["unrelated"][layer]})
-        del donor
 
     targets = _targets(rows, routed, homology_rows)
     print("\nSkill accuracy (exact match) and what the host keeps doing with the gene always on")

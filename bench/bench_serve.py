@@ -242,16 +242,33 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("pass --host and --genes, or --preset, or --random-vllm-host")
         host, genes = Path(args.host), [Path(g) for g in args.genes]
 
-    router = Router.train(host, genes, none_prompts=none_prompts)
-    router_dir = router.save(work / "router")
-    name = router.host.repo_id
+    from genehub.gene import Gene
+    from genehub.hosts import describe_host
+
+    name = describe_host(host).repo_id
+    if all(Gene.load(g).card.get("routing") for g in genes):
+        # Genes with routing blocks: every path routes by their prototypes (what `genehub serve` does by default).
+        from genehub.routing import compose
+        from genehub.zoo import routing_prompts
+
+        composition = compose(host, genes, "prototypes", none_prompts=routing_prompts(host) or none_prompts)
+        router_arg, decide = "prototypes", composition.route
+    else:
+        router = Router.train(host, genes, none_prompts=none_prompts)
+        router_arg = str(router.save(work / "router"))
+
+        def decide(prompts: list[str]) -> list[Any]:
+            from genehub.hosts import load_host
+
+            model, tokenizer = load_host(host)
+            return router.route(model, tokenizer, prompts)
     prompts = _prompts(genes, args.prompts_per_gene)
     body = {"max_tokens": args.max_tokens, "min_tokens": args.max_tokens, "temperature": 0}
     routed = [{"model": name, "prompt": p, **body} for p in prompts]
     servers: dict[str, Process] = {}
     bodies: dict[str, list[dict[str, Any]]] = {}
     py = sys.executable
-    gene_args = ["--genes", *map(str, genes), "--router", str(router_dir)]
+    gene_args = ["--genes", *map(str, genes), "--router", router_arg]
     try:
         port = _free_port()
         servers["bare"] = Process("bare", [py, str(HERE / "bench_serve.py"), "--serve-bare", str(host), "--port", str(port)],
@@ -264,15 +281,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.vllm:
             from _vllm import VLLM_ENV, VllmServer, vllm_venv
 
-            from genehub.hosts import load_host
-
             venv = vllm_venv()
             ctx = json.loads((host / "config.json").read_text()).get("max_position_embeddings", 512)
             export = export_vllm(host, genes, work / "export", dtype=args.vllm_dtype, max_model_len=min(ctx, 512))
             vllm = VllmServer(export.out, venv, _free_port(), "--enforce-eager")
             servers["vllm"] = vllm  # type: ignore[assignment]
-            model, tokenizer = load_host(host)
-            decided = router.route(model, tokenizer, prompts)
+            decided = decide(prompts)
             bodies["vllm"] = [{"model": d.gene or name, "prompt": p, **body} for d, p in zip(decided, prompts)]
             print(f"vLLM ready in {vllm.wait():.0f} s", file=sys.stderr)
             port = _free_port()

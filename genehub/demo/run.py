@@ -255,8 +255,7 @@ def _heterologous(plan: DemoPlan, skill: str, repo_id: str, registry: Any, trust
     """Pull a gene for the heterologous host (refused: it is made for another model) and measure the homology
     of the skill's donor with the host it was made for and with the heterologous host, layer by layer."""
     from ..errors import IncompatibleError
-    from ..hosts import describe_host, load_host, load_tokenizer
-    from ..lorafy.homology import score_homology
+    from ..hosts import describe_host
     from ..registry import GeneStore, pull
 
     try:
@@ -267,6 +266,16 @@ def _heterologous(plan: DemoPlan, skill: str, repo_id: str, registry: Any, trust
         refusal = str(err)
     _say(f"pull {repo_id} for {describe_host(plan.heterologous).repo_id}: "
          + (f"refused: {refusal}" if refusal else "ACCEPTED (it should not be)"))
+    return {"skill": skill, "refused": refusal, "homology": homology_across(plan, skill)}
+
+
+def homology_across(plan: DemoPlan, skill: str) -> dict[str, dict[str, Any]]:
+    """The homology of the skill's donor with the host (``host``) and with the heterologous host
+    (``heterologous``): per layer, linear CKA of the paired differences of the skill's prompts and general
+    prompts (at matched relative depth when the depths differ), with each model's repo id and the method."""
+    from ..hosts import describe_host, load_host, load_tokenizer
+    from ..lorafy.homology import score_homology
+
     skill_prompts, contrast = plan.contrast(skill)
     donor, tokenizer = load_host(plan.donors[skill])
     per_host = {}
@@ -276,7 +285,7 @@ def _heterologous(plan: DemoPlan, skill: str, repo_id: str, registry: Any, trust
         per_host[role] = {"repo_id": describe_host(path).repo_id, "method": homology.method,
                           "per_layer": {p["layer"]: p["cka"] for p in homology.per_layer}}
         del model
-    return {"skill": skill, "refused": refusal, "homology": per_host}
+    return per_host
 
 
 def _evaluate(plan: DemoPlan, skills: list[str], composition: Any, installed: dict[str, Path]) -> dict[str, Any]:
