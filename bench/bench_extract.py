@@ -33,7 +33,8 @@ OLD_DEFAULTS = dict(target_share=0.8, rank=8, alpha=16.0, init="random", lam=1.0
 
 
 def _mergekit(donor: Path, host: Path, out: Path, rank: int) -> tuple[Path, float] | None:
-    exe = shutil.which("mergekit-extract-lora")
+    # The console script sits beside the interpreter (a venv's bin/), which need not be on PATH.
+    exe = shutil.which("mergekit-extract-lora") or shutil.which("mergekit-extract-lora", path=str(Path(sys.executable).parent))
     if exe is None:
         return None
     start = time.perf_counter()

@@ -9,8 +9,8 @@ the donor's fine-tune nor the extraction saw, reported apart as "seen" and "held
   demo run first makes this quick), the SVD start alone (no distillation), and ``mergekit-extract-lora``
   at several ranks (every module of every layer);
 - skill accuracy of host, donor and each variant, and the share of the donor's gain each recovers;
-- what the host must keep doing, with the gene always on and routed (a router trained on the genes and the
-  general prompts as "none"): the other donor's skill, and general prompts of families no extraction or
+- what the host must keep doing, with the gene always on and routed (by the prototypes in the genes' cards,
+  as the demo composes them): the other donor's skill, and general prompts of families no extraction or
   router saw, scored by agreement with the bare host's greedy continuation (teacher-forced);
 - homology of the donor with its host and with Gemma-3-270M (another family: other width, depth and
   vocabulary), linear CKA of the paired differences per layer at matched relative depth;
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from genehub.gene import Gene
     from genehub.hosts import load_host
     from genehub.lorafy import extract
-    from genehub.routing import Router, adapter_name, compose
+    from genehub.routing import adapter_name, compose
     from genehub.zoo import real
 
     torch.set_grad_enabled(True)
@@ -143,9 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             del model
         kept.append(skill)
 
-    # Routed: both genes behind a router trained with the general prompts as "none".
-    router = Router.train(plan.host, [genes[s] for s in skills], none_prompts=plan.none_prompts)
-    composition = compose(plan.host, [genes[s] for s in skills], router)
+    # Routed: both genes behind the prototype router their cards' routing blocks make (as the demo composes them).
+    composition = compose(plan.host, [genes[s] for s in skills], "prototypes", none_prompts=plan.none_prompts)
     names = {s: adapter_name(Gene.load(genes[s])) for s in skills}
     routed: dict[str, dict[str, float]] = {}
     for name, test in [*tests.items(), ("general", general)]:
