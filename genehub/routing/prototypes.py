@@ -287,17 +287,14 @@ def build_routing(gene_dir: str | Path, encoder: Encoder, general: Sequence[str]
     import copy
 
     from ..gene import dump_card, load_card, validate_card, write_readme
-    from ..gene.layout import CARD, EXAMPLES, SIGNATURE, file_digest
+    from ..gene.layout import CARD, SIGNATURE, file_digest
 
     gene_dir = Path(gene_dir)
     card = load_card(gene_dir)
     if examples is None:
-        path = gene_dir / EXAMPLES
-        if not path.is_file():
-            raise NotFoundError(f"Gene {card['name']} has no {EXAMPLES} to build prototypes from.",
-                                hint="Pass examples= (prompts of the skill), or rewrite the gene with its examples.",
-                                path=str(path))
-        examples = _example_prompts(path)
+        from ..gene import Gene
+
+        examples = [row["prompt"] for row in Gene.load(gene_dir).examples()]  # the one reader of examples.jsonl
     tokenizer = tokenizer if tokenizer is not None else encoder_tokenizer(encoder)
     examples, general = route_texts(tokenizer, list(examples)), route_texts(tokenizer, list(general))
     gene = GenePrototypes.build(str(card["name"]), encoder, examples, general, prototypes=prototypes,
@@ -325,23 +322,6 @@ def build_routing(gene_dir: str | Path, encoder: Encoder, general: Sequence[str]
     write_readme(gene_dir, new)
     (gene_dir / SIGNATURE).unlink(missing_ok=True)  # it signed the old card
     return gene.block
-
-
-def _example_prompts(path: Path) -> list[str]:
-    """The ``prompt`` of every line of an ``examples.jsonl``."""
-    prompts = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            row = None
-        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
-            raise UsageError(f"{path} line {number} is not a {{\"prompt\": ...}} object.",
-                             hint="Rewrite the gene's examples with `genehub.gene.write_gene`, or pass examples=.")
-        prompts.append(row["prompt"])
-    return prompts
 
 
 def route_gene(gene_dir: str | Path, general: Sequence[str], *, encoder: str | Encoder = "default",

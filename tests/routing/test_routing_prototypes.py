@@ -299,7 +299,7 @@ def test_a_failed_build_leaves_the_gene_as_it_was(made_genes, tmp_path, general)
         build_routing(gene, _OffSchemaEncoder(), general)
     assert {p.name: p.read_bytes() for p in gene.iterdir()} == before
     (gene / "examples.jsonl").write_text('{"prompt": "sort cab:"}\nnot json\n')
-    with pytest.raises(UsageError, match="line 2"):
+    with pytest.raises(CardValidationError, match="line 2"):  # read by Gene.examples, the one reader
         build_routing(gene, _OffSchemaEncoder(), general)
 
 
