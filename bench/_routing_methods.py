@@ -20,7 +20,7 @@ import torch
 
 from genehub.routing.encoders import normalise
 from genehub.routing.prototype_router import PrototypeRouter
-from genehub.routing.prototypes import GenePrototypes, kmeans_prototypes
+from genehub.routing.prototypes import DEFAULT_EXEMPLAR_WEIGHT, GenePrototypes, kmeans_prototypes
 
 SIZES = (2, 4, 8, 16, 24, 32)
 
@@ -40,20 +40,25 @@ class Space:
     def calibration(self) -> torch.Tensor:
         return self.of(self.data["general_calibration"])
 
-    def gene(self, skill: str, *, k: int = 1, alpha: float = 0.01) -> GenePrototypes:
-        """The skill's prototypes (K-means K) and threshold (conformal, target ``alpha``) from its train prompts."""
-        key = (skill, k, alpha)
+    def gene(self, skill: str, *, k: int = 1, alpha: float = 0.01, exemplars: float = DEFAULT_EXEMPLAR_WEIGHT,
+             top: int = 3) -> GenePrototypes:
+        """The skill's prototypes (K-means K), exemplars (its train prompts' vectors, share ``exemplars`` of
+        the score, ``top`` nearest averaged; 0: prototypes alone) and threshold (conformal, target ``alpha``)
+        from its train prompts."""
+        key = (skill, k, alpha, exemplars, top)
         if key not in self._memo:
             train = self.of(self.data["train"][skill])
             self._memo[key] = GenePrototypes.from_vectors(
                 skill, {"kind": self.name, "dim": int(train.shape[1])}, kmeans_prototypes(train, k, seed=0),
                 examples=self.data["train"][skill], general=self.data["general_calibration"],
-                general_vectors=self.calibration, target_rate=alpha, clustering={"method": "kmeans", "k": k, "seed": 0})
+                general_vectors=self.calibration, target_rate=alpha, clustering={"method": "kmeans", "k": k, "seed": 0},
+                exemplars=kmeans_prototypes(train, len(train)) if exemplars else None, exemplar_weight=exemplars,
+                exemplar_top=top)
         return self._memo[key]
 
-    def router(self, genes: Sequence[str], *, k: int = 1, alpha: float = 0.01, background: bool = True,
-               margin: float = 0.05) -> PrototypeRouter:
-        return PrototypeRouter(None, [self.gene(s, k=k, alpha=alpha) for s in genes],
+    def router(self, genes: Sequence[str], *, k: int = 1, alpha: float = 0.01, exemplars: float = DEFAULT_EXEMPLAR_WEIGHT,
+               top: int = 3, background: bool = True, margin: float = 0.05) -> PrototypeRouter:
+        return PrototypeRouter(None, [self.gene(s, k=k, alpha=alpha, exemplars=exemplars, top=top) for s in genes],
                                background=self.calibration if background else None, background_margin=margin)
 
 

@@ -97,8 +97,9 @@ def all_prompts(data: dict[str, Any]) -> list[str]:
 
 @torch.no_grad()
 def host_scan(model_dir: str | Path, prompts: list[str], *, layers: tuple[int, ...] = LAYERS,
-              batch_size: int = 32, log: Any = print) -> dict[str, torch.Tensor]:
-    """``{f"L{layer}/{pooling}": (n, hidden)}`` for every layer and pooling, in one pass per batch."""
+              batch_size: int = 32, text: str = "slots-v2", log: Any = print) -> dict[str, torch.Tensor]:
+    """``{f"L{layer}/{pooling}": (n, hidden)}`` for every layer and pooling, in one pass per batch (``text``:
+    the slots mode whose slot tokens ``mean_instr`` leaves out)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from genehub.routing.encoders import chat_texts
@@ -124,7 +125,7 @@ def host_scan(model_dir: str | Path, prompts: list[str], *, layers: tuple[int, .
             real = mask[r].bool()
             user[r] = (real & (hi > s) & (lo < e)).long()
             keep = user[r].bool()
-            for a, z in slot_spans(prompts[i]):
+            for a, z in slot_spans(prompts[i], text):
                 keep &= ~((hi > s + a) & (lo < s + z))
             instr[r] = keep.long() if keep.any() else user[r]
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)

@@ -51,13 +51,15 @@ import _routing_scale_data as D  # noqa: E402
 
 from genehub._tables import markdown_table  # noqa: E402
 from genehub.routing.encoders import concat_vectors, normalise  # noqa: E402
-from genehub.routing.slots import mask_slots  # noqa: E402
+from genehub.routing.slots import DEFAULT_TEXT, mask_slots  # noqa: E402
 
 TARGETS = {16: 0.97, 32: 0.93}
 FAR_TARGET = 0.01
 DEFAULT = "default: MiniLM (slots) + host L12 (instruction tokens), centered"
 FRONT = "MiniLM alone (slots, centered): the vLLM front"
 HOST = "host L12 instruction tokens, centered"
+EXEMPLARS = 0.2  # the share the steps table tries (genehub's default is 0: prototypes alone)
+V1 = "the default's encoder with slots-v1 (a lone digit masked too)"
 
 
 def table(header: list[str], rows: list[list[Any]]) -> str:
@@ -80,13 +82,18 @@ def encode_all(data: dict[str, Any], cache: Path, host: Path) -> dict[str, dict[
 
     prompts = D.all_prompts(data)
     masked = {p: mask_slots(p) for p in prompts}
+    masked_v1 = {p: mask_slots(p, "slots-v1") for p in prompts}
+    texts = sorted(set(prompts) | set(masked.values()) | set(masked_v1.values()))
     minilm = SentenceEncoder.minilm(batch_size=32)
-    m = D.encode_cached(cache / "minilm", sorted(set(prompts) | set(masked.values())),
-                        lambda ps: {"minilm": minilm.encode(ps)}, log=log)["minilm"]
-    m_of = dict(zip(sorted(set(prompts) | set(masked.values())), m))
-    h = D.encode_cached(cache / "host", prompts, lambda ps: D.host_scan(host, ps, log=log), log=log)
+    m = D.encode_cached(cache / "minilm", texts, lambda ps: {"minilm": minilm.encode(ps)}, log=log)["minilm"]
+    m_of = dict(zip(texts, m))
+    h = D.encode_cached(cache / f"host-{DEFAULT_TEXT}", prompts, lambda ps: D.host_scan(host, ps, log=log), log=log)
+    h1 = D.encode_cached(cache / "host-slots-v1", prompts,
+                         lambda ps: D.host_scan(host, ps, text="slots-v1", log=log), log=log)
     head = D.encode_cached(cache / "head-L22", prompts, lambda ps: D.head_scan(host, ps, layer=22, log=log), log=log)
     out = {"minilm raw": {p: m_of[p] for p in prompts}, "minilm slots": {p: m_of[masked[p]] for p in prompts},
+           "minilm slots-v1": {p: m_of[masked_v1[p]] for p in prompts},
+           "host slots-v1 L12/mean_instr": dict(zip(prompts, h1["L12/mean_instr"])),
            "head L22": dict(zip(prompts, head["L22/last"]))}
     for key, x in h.items():
         out[f"host {key}"] = dict(zip(prompts, x))
@@ -127,6 +134,7 @@ def spaces_of(vec: dict[str, dict[str, torch.Tensor]], data: dict[str, Any]) -> 
         "MiniLM slots + host L12 user": concat(vec["minilm slots"], user12),
         "MiniLM slots centered + host L12 user": concat(minilm_slots_c, user12),
         "head L22 (last token of the formatted prompt)": vec["head L22"],
+        V1: concat(centered(vec["minilm slots-v1"], data), centered_raw(vec["host slots-v1 L12/mean_instr"], data)),
     }
     for layer in D.LAYERS:
         named[f"MiniLM slots centered + host L{layer} instruction tokens"] = concat(minilm_slots_c, host[layer])
@@ -147,17 +155,34 @@ def encoder_check(spaces: dict[str, M.Space], data: dict[str, Any], model: Any, 
 
 # ------------------------------------------------------------------------------------------------ sections
 def steps_table(spaces: dict[str, M.Space], skills: list[str], draws: int) -> list[list[Any]]:
-    """What each step of the default router adds: dev (where it was chosen) and test, 16 and 32 genes."""
+    """What each step of the default router adds: dev (where it was chosen) and test, 16 and 32 genes;
+    prototypes alone in every row but the last, which adds exemplars."""
     rows = []
-    for name in ("MiniLM raw", "MiniLM slots", FRONT, "host L12 user, centered", "host L12 instruction tokens, centered",
-                 "MiniLM raw + host L12 user (phase 1's best)", "MiniLM slots + host L12 user",
-                 "MiniLM slots centered + host L12 user", DEFAULT):
-        cells = [name]
+    steps = [(name, name, 0.0) for name in (
+        "MiniLM raw", "MiniLM slots", FRONT, "host L12 user, centered", "host L12 instruction tokens, centered",
+        "MiniLM raw + host L12 user (phase 1's best)", "MiniLM slots + host L12 user",
+        "MiniLM slots centered + host L12 user", V1)]
+    steps += [(f"{DEFAULT} (the default: prototypes alone)", DEFAULT, 0.0),
+              (f"{DEFAULT}, + exemplars (share {EXEMPLARS}, opt-in)", DEFAULT, EXEMPLARS)]
+    for label, name, exemplars in steps:
+        cells = [label]
         for split in ("dev", "test"):
-            r = M.scaling(lambda g: M.prototype_eval(spaces[name], g, split=split), skills, (16, 32), draws)
+            r = M.scaling(lambda g: M.prototype_eval(spaces[name], g, split=split, exemplars=exemplars), skills,
+                          (16, 32), draws)
             cells += [pct(r[16]["routed_mean"]), pct(r[32]["routed_mean"])]
         cells.append(pct(max(v["far_worst"] for v in r.values())))
         rows.append(cells)
+    return rows
+
+
+def exemplars_table(spaces: dict[str, M.Space], skills: list[str], draws: int) -> list[list[Any]]:
+    """The exemplars' share of the score and how many are averaged, on dev (where they were chosen)."""
+    rows = []
+    for weight, top in ((0.0, 1), (0.1, 3), (0.2, 1), (0.2, 3), (0.2, 5), (0.3, 3), (0.5, 3)):
+        r = M.scaling(lambda g: M.prototype_eval(spaces[DEFAULT], g, split="dev", exemplars=weight, top=top), skills,
+                      (16, 32), draws)
+        rows.append([f"{weight:.1f}", top if weight else "-", pct(r[16]["routed_mean"]), pct(r[16]["routed_worst"]),
+                     pct(r[32]["routed_mean"]), pct(max(v["far_worst"] for v in r.values()))])
     return rows
 
 
@@ -187,8 +212,10 @@ def scaling_methods(spaces: dict[str, M.Space]) -> dict[str, Any]:
         DEFAULT: lambda g: M.prototype_eval(spaces[DEFAULT], g),
         FRONT: lambda g: M.prototype_eval(spaces[FRONT], g),
         HOST: lambda g: M.prototype_eval(spaces[HOST], g),
-        "phase 1's default: MiniLM raw, thresholds + background": lambda g: M.prototype_eval(spaces["MiniLM raw"], g),
-        "LoraRetriever mean embedding (MiniLM raw, K=1, closed)": lambda g: M.prototype_eval(spaces["MiniLM raw"], g),
+        "phase 1's default: MiniLM raw, thresholds + background": lambda g: M.prototype_eval(spaces["MiniLM raw"], g,
+                                                                                             exemplars=0.0),
+        "LoraRetriever mean embedding (MiniLM raw, K=1, closed)": lambda g: M.prototype_eval(spaces["MiniLM raw"], g,
+                                                                                             exemplars=0.0),
         "today's trained head (host L22, last token)": lambda g: M.head_eval(head, g),
         "trained head on the default's vectors": lambda g: M.head_eval(spaces[DEFAULT], g),
     }
@@ -206,7 +233,7 @@ def decider(name: str, spaces: dict[str, M.Space]) -> Any:
         return decide
     if name.startswith("LoraRetriever"):
         space = spaces["MiniLM raw"]
-        return lambda genes, prompts: space.router(genes).similarities(space.of(prompts)).argmax(1).tolist()
+        return lambda genes, prompts: space.router(genes, exemplars=0.0).similarities(space.of(prompts)).argmax(1).tolist()
     space = spaces[{DEFAULT: DEFAULT, FRONT: FRONT}[name]]
     return lambda genes, prompts: space.router(genes).choose(space.of(prompts)).tolist()
 
@@ -262,14 +289,19 @@ def main(argv: list[str] | None = None) -> int:
     steps = steps_table(spaces, skills, args.draws)
     layers = layers_table(spaces, skills, args.draws)
     margins = margin_table(spaces, skills, args.draws)
-    result.update(steps=steps, layers=layers, margins=margins)
+    weights = exemplars_table(spaces, skills, args.draws)
+    result.update(steps=steps, layers=layers, margins=margins, exemplars=weights)
     md += ["### What each step adds (prototypes K=1, per-gene thresholds at 1%, background margin 0.05)", "",
-           "`slots`: the prompt read with its numbers, quoted spans, names, addresses and links masked "
-           "(`genehub.routing.slots`); `centered`: minus the mean of the calibration prompts; `instruction "
-           "tokens`: the host's mean over the user message's tokens without the slot tokens. Routed accuracy on "
-           "held-out phrasings (a prompt routed to none is a miss), mean over draws; false activation: the worst "
-           "draw at any size of 16/32 on the test families.", "",
+           "`slots`: the prompt read with its numbers (but a lone digit: `slots-v2`), quoted spans, names, "
+           "addresses and links masked (`genehub.routing.slots`); `centered`: minus the mean of the calibration "
+           "prompts; `instruction tokens`: the host's mean over the user message's tokens without the slot "
+           "tokens; `exemplars`: a gene's score blends its prototype's cosine with the mean cosine of its "
+           f"3 nearest examples (share {EXEMPLARS}; opt-in, `--exemplars`). Routed accuracy on held-out phrasings (a prompt routed to "
+           "none is a miss), mean over draws; false activation: the worst draw at any size of 16/32 on the test "
+           "families.", "",
            table(["encoder", "dev 16", "dev 32", "test 16", "test 32", "false act. (worst)"], steps), "",
+           "The exemplars' share and how many of the nearest are averaged (the default's encoder, dev):", "",
+           table(["share", "nearest", "dev 16", "dev 16 worst", "dev 32", "false act. (worst)"], weights), "",
            "Host layer of the default (all at or below block 15, the first the skill LoRAs adapt, so all can be "
            "read inside the composed pass), dev:", "",
            table(["host layer", "dev 16", "dev 32", "dev 32 false act."], layers), "",

@@ -72,8 +72,9 @@ def _router_card(args: argparse.Namespace) -> int:
                            host=describe_host(args.host))
     for gene in args.genes:
         block = route_gene(gene, general, encoder=encoder, tokenizer=tokenizer, prototypes=args.prototypes,
-                           target_rate=args.target_rate)
-        print(f"{gene}: routing by {encoder.name}, {block['prototypes']['count']} prototype(s), threshold "
+                           target_rate=args.target_rate, exemplar_weight=args.exemplars)
+        kept = f" and {block['exemplars']['count']} exemplar(s)" if "exemplars" in block else ""
+        print(f"{gene}: routing by {encoder.name}, {block['prototypes']['count']} prototype(s){kept}, threshold "
               f"{block['threshold']:.3f} (calibrated on {block['calibration']['num_prompts']} general prompts). "
               f"Sign it again with `genehub sign {gene} --key NAME`.")
     return 0
@@ -258,6 +259,9 @@ def register(subparsers: Any) -> None:
     config_default(p.add_argument("--target-rate", type=float, default=0.01,
                                   help="share of general prompts a gene may take (its threshold's target)"),
                    "genehub.routing.prototypes:DEFAULT_TARGET_RATE")
+    config_default(p.add_argument("--exemplars", type=float, default=0.0, metavar="SHARE",
+                                  help="the examples' own vectors' share of a gene's score (0: prototypes alone)"),
+                   "genehub.routing.prototypes:DEFAULT_EXEMPLAR_WEIGHT")
     add_model_options(p)
     p = add_command(group, "train", help="train a router on the genes' examples (seconds)", func=_router_train,
                     examples=["genehub router train --host ./host --genes ./sort-gene ./upper-gene --out ./router",

@@ -159,6 +159,12 @@ def _extract_gene(plan: DemoPlan, skill: str, out: Path, config: DemoConfig) -> 
     cached = _gene_cache(plan, skill, extract_config)
     if config.reuse_genes and (cached / "gene.json").is_file():
         _say(f"reusing the {skill} gene extracted earlier with the same recipe ({cached})")
+        if _routing_stale(cached):
+            _say(f"giving the {skill} gene the routing block today's recipe makes (the adapter is unchanged)")
+            with staged_dir(cached) as tmp:
+                shutil.rmtree(tmp)
+                shutil.copytree(cached, tmp)
+                route_gene(tmp, routing_prompts(plan.host), host=plan.host)
     else:
         _say(f"extracting the {skill} gene from donor-{skill} (circuit, homology, distillation)")
         with staged_dir(cached) as tmp:
@@ -170,6 +176,19 @@ def _extract_gene(plan: DemoPlan, skill: str, out: Path, config: DemoConfig) -> 
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(cached, out)
     return out
+
+
+def _routing_stale(gene_dir: Path) -> bool:
+    """Whether a cached gene's routing block was made by an older routing recipe than ``route_gene``'s
+    (another slots mode, or exemplars where the recipe keeps them now)."""
+    from ..gene import load_card
+    from ..routing.prototypes import DEFAULT_EXEMPLAR_WEIGHT, EXEMPLARS
+    from ..routing.slots import DEFAULT_TEXT
+
+    block = load_card(gene_dir).get("routing") or {}
+    encoder = block.get("encoder", {})
+    parts = encoder.get("parts", [encoder])
+    return any(p.get("text") != DEFAULT_TEXT for p in parts) or ((EXEMPLARS in block) != (DEFAULT_EXEMPLAR_WEIGHT > 0))
 
 
 def _none_prompts(plan: DemoPlan, skills: list[str]) -> list[str]:

@@ -2,11 +2,15 @@
 
 From a gene's examples (prompts of the phrasings it was made from) an encoder
 (:mod:`genehub.routing.encoders`) makes vectors, and spherical k-means reduces them to K prototypes.
-A prompt belongs to the gene when its cosine similarity to the nearest prototype is above the gene's
+A prompt's score for the gene is its cosine similarity to the nearest prototype; optionally
+(``exemplar_weight``) the examples' own vectors are kept as exemplars and the score blends in the mean
+similarity to the gene's nearest ones (:func:`gene_scores`): the prototype carries what the gene's
+phrasings share, so it generalises to new phrasings, while exemplars keep a phrasing of its own that
+sits nearer another gene's prototype. A prompt belongs to the gene when its score is above the gene's
 threshold, which is calibrated on general prompts (what the host answers by itself): the threshold is
-the conformal quantile of their similarities that holds the share of them taken for this gene to a
-target rate. The prototypes go to ``routing.safetensors`` in the gene folder (its digest joins the
-card's ``files``, so the signature and the card cover it) and the card's ``routing`` block records the
+the conformal quantile of their scores that holds the share of them taken for this gene to a target
+rate. The prototypes go to ``routing.safetensors`` in the gene folder (its digest joins the card's
+``files``, so the signature and the card cover it) and the card's ``routing`` block records the
 encoder, the prototypes, the threshold and how both were made, so any router can route to a gene it
 never saw, from its card alone (:class:`genehub.routing.prototype_router.PrototypeRouter`).
 
@@ -36,11 +40,20 @@ from .genes import adapter_name
 
 ROUTING_FILE = ROUTING
 TENSOR = "prototypes"
+EXEMPLARS = "exemplars"
 ENCODER_PREFIX = "encoder."
 METHOD = "nearest-prototype"
 CALIBRATION = "conformal-quantile"
 DEFAULT_PROTOTYPES = 1
 DEFAULT_TARGET_RATE = 0.01
+#: The exemplars' share of a gene's score, and how many of the nearest are averaged. 0 (the default): the
+#: prototypes alone. On the real preset the exemplars traded one confusion for another (they keep a seen
+#: phrasing from a neighbour's prototype but pull a neighbour's held-out phrasing in): no gain on average,
+#: bench/REPORT-routing-scale.md.
+DEFAULT_EXEMPLAR_WEIGHT = 0.0
+DEFAULT_EXEMPLAR_TOP = 3
+#: At most this many exemplars per gene (more examples are reduced to this many by k-means).
+MAX_EXEMPLARS = 256
 
 
 # ------------------------------------------------------------------------------------------------ prototypes
@@ -86,6 +99,17 @@ def similarity(x: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
     return (x @ prototypes.T).max(dim=1).values
 
 
+def gene_scores(x: torch.Tensor, prototypes: torch.Tensor, exemplars: torch.Tensor | None = None, *,
+                top: int = DEFAULT_EXEMPLAR_TOP, weight: float = 0.0) -> torch.Tensor:
+    """``(n,)`` each unit row of ``x``'s score for one gene: its cosine similarity to the nearest
+    prototype, blended (share ``weight``) with its mean similarity to the ``top`` nearest exemplars."""
+    score = similarity(x, prototypes)
+    if exemplars is None or weight <= 0:
+        return score
+    near = (x @ exemplars.T).topk(min(top, len(exemplars)), dim=1).values.mean(dim=1)
+    return (1 - weight) * score + weight * near
+
+
 def conformal_threshold(scores: torch.Tensor, target_rate: float) -> tuple[float, int]:
     """The threshold that at most a ``target_rate`` share of prompts like ``scores``' exceeds.
 
@@ -116,6 +140,19 @@ class GenePrototypes:
     encoder: dict[str, Any]
     block: dict[str, Any]
     encoder_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    exemplars: torch.Tensor | None = None
+
+    @property
+    def exemplar_top(self) -> int:
+        return int(self.block.get(EXEMPLARS, {}).get("top", DEFAULT_EXEMPLAR_TOP))
+
+    @property
+    def exemplar_weight(self) -> float:
+        return float(self.block.get(EXEMPLARS, {}).get("weight", 0.0)) if self.exemplars is not None else 0.0
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """``(n,)`` the gene's score of each unit row of ``x`` (:func:`gene_scores`)."""
+        return gene_scores(x, self.prototypes, self.exemplars, top=self.exemplar_top, weight=self.exemplar_weight)
 
     @property
     def parts(self) -> int:
@@ -134,19 +171,27 @@ class GenePrototypes:
         prefix = f"parts.{index}."
         tensors = {k[len(prefix):]: t for k, t in self.encoder_tensors.items() if k.startswith(prefix)}
         threshold = float(self.block["calibration"]["parts"][index]["threshold"])
-        return GenePrototypes(self.name, normalise(self.prototypes[:, start:start + int(spec["dim"])]), threshold,
-                              spec, self.block, tensors)
+        cut = slice(start, start + int(spec["dim"]))
+        exemplars = normalise(self.exemplars[:, cut]) if self.exemplars is not None else None
+        return GenePrototypes(self.name, normalise(self.prototypes[:, cut]), threshold, spec, self.block, tensors,
+                              exemplars)
 
     def file_tensors(self) -> dict[str, torch.Tensor]:
-        """What ``routing.safetensors`` holds: the prototypes and the encoder's tensors (``encoder.*``)."""
-        return {TENSOR: self.prototypes, **{f"{ENCODER_PREFIX}{k}": t.float().contiguous()
-                                            for k, t in self.encoder_tensors.items()}}
+        """What ``routing.safetensors`` holds: the prototypes, the exemplars (if any) and the encoder's
+        tensors (``encoder.*``)."""
+        out = {TENSOR: self.prototypes, **{f"{ENCODER_PREFIX}{k}": t.float().contiguous()
+                                           for k, t in self.encoder_tensors.items()}}
+        if self.exemplars is not None:
+            out[EXEMPLARS] = self.exemplars
+        return out
 
     @classmethod
     def build(cls, name: str, encoder: Encoder, examples: Sequence[str], general: Sequence[str], *,
               prototypes: int = DEFAULT_PROTOTYPES, target_rate: float = DEFAULT_TARGET_RATE,
+              exemplar_weight: float = DEFAULT_EXEMPLAR_WEIGHT, exemplar_top: int = DEFAULT_EXEMPLAR_TOP,
               seed: int = 0) -> GenePrototypes:
-        """Encode ``examples``, cluster them into prototypes and calibrate the threshold on ``general``.
+        """Encode ``examples``, cluster them into prototypes, keep them as exemplars and calibrate the
+        threshold on ``general``.
 
         Args:
             name: the gene's name.
@@ -155,26 +200,39 @@ class GenePrototypes:
             general: prompts the host answers by itself, for the threshold.
             prototypes: K, the number of k-means prototypes.
             target_rate: the share of general prompts allowed above the threshold.
+            exemplar_weight: the exemplars' share of the score (0: prototypes alone, no exemplars kept).
+            exemplar_top: how many of the nearest exemplars are averaged.
             seed: seeds k-means.
         """
         examples, general = list(examples), list(general)
         if not examples:
             raise UsageError(f"Gene {name} has no example prompts to build prototypes from.",
                              hint="Give it examples (examples.jsonl) of the prompts it is for.")
-        protos = kmeans_prototypes(encoder.encode(examples), prototypes, seed=seed)
-        return cls.from_vectors(name, encoder.spec, protos, examples=examples, general=general,
-                                general_vectors=encoder.encode(general), target_rate=target_rate,
-                                clustering={"method": "kmeans", "k": prototypes, "seed": seed},
-                                encoder_tensors=encoder.tensors())
+        vectors = encoder.encode(examples)
+        return cls.from_vectors(name, encoder.spec, kmeans_prototypes(vectors, prototypes, seed=seed),
+                                examples=examples, general=general, general_vectors=encoder.encode(general),
+                                target_rate=target_rate, clustering={"method": "kmeans", "k": prototypes, "seed": seed},
+                                encoder_tensors=encoder.tensors(),
+                                exemplars=kmeans_prototypes(vectors, MAX_EXEMPLARS, seed=seed) if exemplar_weight > 0 else None,
+                                exemplar_weight=exemplar_weight, exemplar_top=exemplar_top)
 
     @classmethod
     def from_vectors(cls, name: str, spec: Mapping[str, Any], prototypes: torch.Tensor, *, examples: Sequence[str],
                      general: Sequence[str], general_vectors: torch.Tensor, target_rate: float,
                      clustering: Mapping[str, Any],
-                     encoder_tensors: Mapping[str, torch.Tensor] | None = None) -> GenePrototypes:
-        """:meth:`build` from vectors already encoded (the benchmark reuses its cached encodings)."""
+                     encoder_tensors: Mapping[str, torch.Tensor] | None = None, exemplars: torch.Tensor | None = None,
+                     exemplar_weight: float = DEFAULT_EXEMPLAR_WEIGHT,
+                     exemplar_top: int = DEFAULT_EXEMPLAR_TOP) -> GenePrototypes:
+        """:meth:`build` from vectors already encoded (the benchmark reuses its cached encodings);
+        ``exemplars``: unit vectors of the examples (None, or ``exemplar_weight`` 0: prototypes alone)."""
+        if exemplar_weight < 0 or exemplar_weight >= 1 or exemplar_top < 1:
+            raise UsageError(f"Exemplar weight {exemplar_weight} / top {exemplar_top} cannot score a gene.",
+                             hint="Use a weight in [0, 1) and top >= 1.")
+        if exemplar_weight == 0:
+            exemplars = None
         general_vectors = normalise(general_vectors)
-        scores = similarity(general_vectors, prototypes)
+        weighting = {"top": exemplar_top, "weight": exemplar_weight}
+        scores = gene_scores(general_vectors, prototypes, exemplars, **weighting)
         threshold, rank = conformal_threshold(scores, target_rate)
         calibration: dict[str, Any] = {
             "method": CALIBRATION, "target_rate": target_rate, "rank": rank,
@@ -186,7 +244,8 @@ class GenePrototypes:
             for part in spec["parts"]:
                 cut = slice(start, start + int(part["dim"]))
                 start = cut.stop
-                part_scores = similarity(normalise(general_vectors[:, cut]), normalise(prototypes[:, cut]))
+                part_scores = gene_scores(normalise(general_vectors[:, cut]), normalise(prototypes[:, cut]),
+                                          normalise(exemplars[:, cut]) if exemplars is not None else None, **weighting)
                 t, r = conformal_threshold(part_scores, target_rate)
                 calibration["parts"].append({"threshold": round(t, 6), "rank": r,
                                              "rate": round(float((part_scores > t).float().mean()), 6)})
@@ -199,9 +258,12 @@ class GenePrototypes:
             "calibration": calibration,
             "examples": {"num_prompts": len(examples), "digest": prompts_digest(examples)},
         }
+        if exemplars is not None:
+            block[EXEMPLARS] = {"tensor": EXEMPLARS, "count": int(exemplars.shape[0]), **weighting}
+            exemplars = normalise(exemplars).float().contiguous()
         # The stored threshold is rounded: use exactly what the card says.
         return cls(name=name, prototypes=prototypes.float().contiguous(), threshold=block["threshold"],
-                   encoder=dict(spec), block=block, encoder_tensors=dict(encoder_tensors or {}))
+                   encoder=dict(spec), block=block, encoder_tensors=dict(encoder_tensors or {}), exemplars=exemplars)
 
 
 def load_prototypes(gene_dir: str | Path, card: Mapping[str, Any] | None = None) -> GenePrototypes:
@@ -241,19 +303,27 @@ def load_prototypes(gene_dir: str | Path, card: Mapping[str, Any] | None = None)
                                 hint="Do not route with it; pull the gene again (or rebuild its routing and re-sign).")
     with safe_open(str(path), framework="pt") as fh:
         keys = set(fh.keys())
-        if TENSOR not in keys or any(k != TENSOR and not k.startswith(ENCODER_PREFIX) for k in keys):
-            raise CardValidationError(f"{path} holds {sorted(keys)}, not {TENSOR!r} and the encoder's tensors.",
+        named = {TENSOR} | ({EXEMPLARS} if EXEMPLARS in block else set())
+        if not named <= keys or any(k not in named and not k.startswith(ENCODER_PREFIX) for k in keys):
+            raise CardValidationError(f"{path} holds {sorted(keys)}, not {sorted(named)} and the encoder's tensors.",
                                       errors=[("$.routing.prototypes", "file contents differ")],
                                       hint="Rebuild the gene's routing with `genehub.routing.build_routing`.")
         protos = fh.get_tensor(TENSOR).float()
-        extra = {k[len(ENCODER_PREFIX):]: fh.get_tensor(k).float() for k in keys if k != TENSOR}
+        exemplars = fh.get_tensor(EXEMPLARS).float() if EXEMPLARS in block else None
+        extra = {k[len(ENCODER_PREFIX):]: fh.get_tensor(k).float() for k in keys if k not in named}
     want = (block["prototypes"]["count"], block["prototypes"]["dim"])
     if tuple(protos.shape) != want or want[1] != block["encoder"]["dim"]:
         raise CardValidationError(f"{path} holds prototypes of shape {tuple(protos.shape)}, the card says {want}.",
                                   errors=[("$.routing.prototypes", "shape differs from the file")],
                                   hint="Rebuild the gene's routing with `genehub.routing.build_routing`.")
+    if exemplars is not None and tuple(exemplars.shape) != (block[EXEMPLARS]["count"], want[1]):
+        raise CardValidationError(f"{path} holds exemplars of shape {tuple(exemplars.shape)}, the card says "
+                                  f"{(block[EXEMPLARS]['count'], want[1])}.",
+                                  errors=[("$.routing.exemplars", "shape differs from the file")],
+                                  hint="Rebuild the gene's routing with `genehub.routing.build_routing`.")
     return GenePrototypes(name=adapter_name(name), prototypes=normalise(protos), threshold=float(block["threshold"]),
-                          encoder=dict(block["encoder"]), block=dict(block), encoder_tensors=extra)
+                          encoder=dict(block["encoder"]), block=dict(block), encoder_tensors=extra,
+                          exemplars=normalise(exemplars) if exemplars is not None else None)
 
 
 def encoder_tokenizer(encoder: Encoder) -> Any:
@@ -264,7 +334,8 @@ def encoder_tokenizer(encoder: Encoder) -> Any:
 
 def build_routing(gene_dir: str | Path, encoder: Encoder, general: Sequence[str], *,
                   examples: Sequence[str] | None = None, prototypes: int = DEFAULT_PROTOTYPES,
-                  target_rate: float = DEFAULT_TARGET_RATE, seed: int = 0, tokenizer: Any = None) -> dict[str, Any]:
+                  target_rate: float = DEFAULT_TARGET_RATE, exemplar_weight: float = DEFAULT_EXEMPLAR_WEIGHT,
+                  exemplar_top: int = DEFAULT_EXEMPLAR_TOP, seed: int = 0, tokenizer: Any = None) -> dict[str, Any]:
     """Give a gene folder its routing: ``routing.safetensors``, the card's ``routing`` block and the
     file's digest under ``files``, and the README rendered again.
 
@@ -276,7 +347,7 @@ def build_routing(gene_dir: str | Path, encoder: Encoder, general: Sequence[str]
         encoder: the encoder whose space the prototypes live in.
         general: prompts the host answers by itself, to calibrate the threshold.
         examples: the prompts to build prototypes from (default: the gene's ``examples.jsonl``).
-        prototypes, target_rate, seed: see :meth:`GenePrototypes.build`.
+        prototypes, target_rate, exemplar_weight, exemplar_top, seed: see :meth:`GenePrototypes.build`.
         tokenizer: the host's tokenizer (default: the encoder's host part's, if any): examples and
             general prompts formatted in its chat template are read as the user's message
             (:func:`~genehub.routing.encoders.route_texts`), as routers read prompts.
@@ -298,7 +369,8 @@ def build_routing(gene_dir: str | Path, encoder: Encoder, general: Sequence[str]
     tokenizer = tokenizer if tokenizer is not None else encoder_tokenizer(encoder)
     examples, general = route_texts(tokenizer, list(examples)), route_texts(tokenizer, list(general))
     gene = GenePrototypes.build(str(card["name"]), encoder, examples, general, prototypes=prototypes,
-                                target_rate=target_rate, seed=seed)
+                                target_rate=target_rate, exemplar_weight=exemplar_weight, exemplar_top=exemplar_top,
+                                seed=seed)
     from safetensors.torch import save_file
 
     # Stage the file and the card beside the originals; swap both in only once both are valid.
@@ -336,7 +408,8 @@ def route_gene(gene_dir: str | Path, general: Sequence[str], *, encoder: str | E
         encoder: a recipe (``default``, ``minilm``, ``host:LAYER``) or an encoder already made.
         host: the host folder (loaded when the recipe reads it, or to read formatted prompts).
         model, tokenizer: the host already loaded.
-        **options: passed to :func:`build_routing` (``prototypes``, ``target_rate``, ``seed``).
+        **options: passed to :func:`build_routing` (``prototypes``, ``target_rate``, ``exemplar_weight``,
+            ``exemplar_top``, ``seed``).
     """
     from ..hosts import describe_host, load_host
 

@@ -129,3 +129,18 @@ def test_homology_is_drawn_as_bars_per_layer_not_a_line():
     assert len(ax.lines) == 0  # nothing joins layer 0 to layer 1
     assert [round(p.get_height(), 3) for p in ax.patches] == [0.4, 0.9, 0.6, 0.2]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1"]
+
+
+def test_a_cached_gene_made_with_an_older_routing_recipe_is_found_stale(demo, tmp_path):
+    import shutil
+
+    from genehub.demo.run import _routing_stale
+    from genehub.routing import build_routing
+    from genehub.routing.encoders import SentenceEncoder
+
+    built = sorted((demo.out / "genes-built").iterdir())[0]
+    assert not _routing_stale(built)  # made by today's recipe
+    old = shutil.copytree(built, tmp_path / "old")
+    general = ["Hello!", "What is gravity?", "Tell me a joke."]
+    build_routing(old, SentenceEncoder.minilm(text="slots-v1").centered(general), general)
+    assert _routing_stale(old)  # a reused gene gets its routing block made again

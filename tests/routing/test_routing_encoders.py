@@ -206,7 +206,7 @@ def test_recipes_and_their_errors(chat_host):
     default = make_encoder("default", general=general, model=model, tokenizer=tokenizer, host=info)
     assert isinstance(default, ConcatEncoder)
     assert [p.spec["kind"] for p in default.parts] == ["sentence-transformers", "host"]
-    assert default.parts[1].layer == 1 and default.parts[1].span == "user" and default.parts[1].text == "slots-v1"
+    assert default.parts[1].layer == 1 and default.parts[1].span == "user" and default.parts[1].text == "slots-v2"
     assert make_encoder("host:2", general=general, model=model, tokenizer=tokenizer, host=info).layer == 2
     assert make_encoder("minilm", general=general).spec["kind"] == "sentence-transformers"
     with pytest.raises(UsageError, match="reads the host"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -209,11 +210,11 @@ def test_none_when_no_gene_is_within_its_threshold(genes, encoder, tiny_zoo):
     x = encoder.encode(sort_prompts)
     sims = router.similarities(x)[:, 0]
     # lift sort's threshold above every one of these prompts' similarity: they must all become "none"
-    raised = load_prototypes(genes["sort"])
-    raised = GenePrototypes(raised.name, raised.prototypes, float(sims.max()) + 1e-4, raised.encoder, raised.block)
+    raised = dataclasses.replace(load_prototypes(genes["sort"]), threshold=float(sims.max()) + 1e-4)
     strict = PrototypeRouter(encoder, [raised])
     assert all(d.gene is None and d.probabilities["none"] == 1.0 for d in strict.decide(sort_prompts, x))
-    assert all(d.gene == "sort-gene" for d in strict.decide(sort_prompts, x * 0 + raised.prototypes[0]))
+    alone = dataclasses.replace(raised, exemplars=None)  # by its prototype alone, which scores 1 against itself
+    assert all(d.gene == "sort-gene" for d in PrototypeRouter(encoder, [alone]).decide(sort_prompts, x * 0 + raised.prototypes[0]))
 
 
 def test_background_prompts_turn_lookalikes_into_none(genes, encoder, tiny_zoo):
@@ -326,3 +327,54 @@ def test_a_concat_block_carries_each_parts_prototype_and_threshold(made_genes, t
     assert [d.probabilities for d in by_part.route(prompts)] == [d.probabilities for d in by_own.route(fresh_prompts)]
     with pytest.raises(UsageError, match="no part 2"):
         whole.part(2)
+
+
+def _unit(*rows):
+    x = torch.tensor(rows, dtype=torch.float32)
+    return x / x.norm(dim=1, keepdim=True)
+
+
+def test_exemplars_keep_a_genes_own_phrasing_that_sits_near_another_genes_prototype():
+    # Gene a: most examples near e0, one phrasing (3 examples) along e1; gene b: along e1 + 0.75 e2, so
+    # a's mean sits farther from e1 (cosine 0.68) than b's does (0.80).
+    a = _unit([1, 0.3, 0, 0], [1, 0.3, 0.05, 0], [1, 0.3, 0, 0.05], [1, 0.32, 0, 0], [1, 0.28, 0, 0],
+              [0, 1, 0, 0], [0.02, 1, 0, 0], [0, 1, 0.02, 0])
+    b = _unit([0, 1, 0.75, 0], [0, 1, 0.8, 0.05], [0.05, 1, 0.7, 0])
+    general = _unit([0, 0, 0, 1], [0, 0, 0.2, 1], [0.1, 0, 0, 1], [0, 0.1, 0, 1])
+    spec = {"kind": "test", "dim": 4}
+
+    def gene(name, vectors, weight):
+        return GenePrototypes.from_vectors(name, spec, kmeans_prototypes(vectors, 1), examples=[name] * len(vectors),
+                                           general=["g"] * len(general), general_vectors=general, target_rate=0.25,
+                                           clustering={"method": "kmeans", "k": 1, "seed": 0},
+                                           exemplars=vectors if weight else None, exemplar_weight=weight)
+
+    probe = _unit([0, 1, 0.01, 0], [0.01, 1, 0, 0])  # a's own off-center phrasing
+    alone = PrototypeRouter(None, [gene("a", a, 0.0), gene("b", b, 0.0)])
+    assert alone.choose(probe).tolist() == [1, 1]  # by the prototypes alone it goes to b
+    both = PrototypeRouter(None, [gene("a", a, 0.5), gene("b", b, 0.5)])
+    assert both.choose(probe).tolist() == [0, 0]
+    assert both.choose(_unit([0, 1, 0.78, 0.02])).tolist() == [1]  # b's own prompts stay b's
+    # The router scores each gene exactly as the gene's calibration did.
+    x = torch.cat([probe, general, a, b])
+    want = torch.stack([g.scores(x) for g in (gene("a", a, 0.5), gene("b", b, 0.5))], dim=1)
+    assert torch.allclose(both.similarities(x), want, atol=1e-6)
+
+
+def test_exemplars_travel_in_the_routing_file_and_are_checked(made_genes, tmp_path, encoder, general):
+    assert "exemplars" not in load_card(made_genes["sort"]).get("routing", {})  # the default: prototypes alone
+    kept = shutil.copytree(made_genes["sort"], tmp_path / "kept")
+    build_routing(kept, encoder, general, exemplar_weight=0.3, exemplar_top=2)
+    gene = load_prototypes(kept)
+    assert gene.exemplars is not None and gene.block["exemplars"] == {"tensor": "exemplars", "count": len(gene.exemplars),
+                                                                      "top": 2, "weight": 0.3}
+    assert not card_errors(load_card(kept))
+    x = encoder.encode(general)
+    assert torch.allclose(PrototypeRouter(encoder, [gene]).similarities(x)[:, 0], gene.scores(x), atol=1e-6)
+    assert (gene.scores(x) > gene.threshold).float().mean() <= 0.01 + 1e-9  # calibrated on the blended score
+    broken = shutil.copytree(kept, tmp_path / "broken")
+    card = json.loads((broken / "gene.json").read_text())
+    card["routing"]["exemplars"]["count"] += 1  # the card no longer says what the file holds
+    (broken / "gene.json").write_text(json.dumps(card))
+    with pytest.raises(CardValidationError, match="exemplars of shape"):
+        load_prototypes(broken, card=card)

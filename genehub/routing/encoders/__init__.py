@@ -18,7 +18,7 @@ rebuilds the encoder a card names.
     >>> enc.encode(["Write 12 in Roman numerals."]).shape
     torch.Size([1, 384])
     >>> enc.spec["kind"], enc.spec["text"]
-    ('sentence-transformers', 'slots-v1')
+    ('sentence-transformers', 'slots-v2')
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Making routing encoders: the recipes a gene's routing is built with, and the encoder a card names.
 
-Recipes (:func:`make_encoder`), each reading prompts with their slots masked (``slots-v1``) and centered
+Recipes (:func:`make_encoder`), each reading prompts with their slots masked (``slots-v2``) and centered
 on the host's general prompts (bench/REPORT-routing-scale.md has how they compare):
 
 * ``default``: all-MiniLM-L6-v2 and the host's layer ``round(0.4 * depth)``, mean over the user
@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ...errors import IncompatibleError, UsageError
+from ..slots import DEFAULT_TEXT
 from .base import Encoder
 from .concat import ConcatEncoder
 from .host import HostEncoder, route_texts
@@ -55,7 +56,7 @@ def make_encoder(recipe: str = "default", *, general: Sequence[str], model: Any 
     texts = route_texts(tokenizer, list(general))
     parts: list[Encoder] = []
     if name in ("default", "minilm"):
-        parts.append(SentenceEncoder.minilm(text="slots-v1").centered(texts))
+        parts.append(SentenceEncoder.minilm(text=DEFAULT_TEXT).centered(texts))
     if name in ("default", "host"):
         if model is None or tokenizer is None or host is None:
             raise UsageError(f"The {name!r} routing encoder reads the host's hidden states.",
@@ -66,7 +67,7 @@ def make_encoder(recipe: str = "default", *, general: Sequence[str], model: Any 
             raise UsageError(f"{layer_text!r} is not a layer number.", hint="Use host:LAYER, e.g. host:12.") from None
         template = "chat" if getattr(tokenizer, "chat_template", None) else "none"
         parts.append(HostEncoder(model, tokenizer, host=host, layer=layer, pooling="mean", span="user",
-                                 template=template, text="slots-v1").centered(texts))
+                                 template=template, text=DEFAULT_TEXT).centered(texts))
     return parts[0] if len(parts) == 1 else ConcatEncoder(parts)
 
 

