@@ -20,7 +20,7 @@ import torch
 
 from genehub.routing.encoders import normalise
 from genehub.routing.prototype_router import PrototypeRouter
-from genehub.routing.prototypes import DEFAULT_EXEMPLAR_WEIGHT, GenePrototypes, kmeans_prototypes
+from genehub.routing.prototypes import DEFAULT_EXEMPLAR_MATCH, GenePrototypes, kmeans_prototypes
 
 SIZES = (2, 4, 8, 16, 24, 32)
 
@@ -40,25 +40,24 @@ class Space:
     def calibration(self) -> torch.Tensor:
         return self.of(self.data["general_calibration"])
 
-    def gene(self, skill: str, *, k: int = 1, alpha: float = 0.01, exemplars: float = DEFAULT_EXEMPLAR_WEIGHT,
-             top: int = 3) -> GenePrototypes:
-        """The skill's prototypes (K-means K), exemplars (its train prompts' vectors, share ``exemplars`` of
-        the score, ``top`` nearest averaged; 0: prototypes alone) and threshold (conformal, target ``alpha``)
-        from its train prompts."""
-        key = (skill, k, alpha, exemplars, top)
+    def gene(self, skill: str, *, k: int = 1, alpha: float = 0.01,
+             match: float | None = DEFAULT_EXEMPLAR_MATCH) -> GenePrototypes:
+        """The skill's prototypes (K-means K), exemplars (its train prompts' vectors, matched at cosine
+        ``match``; None: prototypes alone) and threshold (conformal, target ``alpha``) from its train prompts."""
+        key = (skill, k, alpha, match)
         if key not in self._memo:
             train = self.of(self.data["train"][skill])
             self._memo[key] = GenePrototypes.from_vectors(
                 skill, {"kind": self.name, "dim": int(train.shape[1])}, kmeans_prototypes(train, k, seed=0),
                 examples=self.data["train"][skill], general=self.data["general_calibration"],
                 general_vectors=self.calibration, target_rate=alpha, clustering={"method": "kmeans", "k": k, "seed": 0},
-                exemplars=kmeans_prototypes(train, len(train)) if exemplars else None, exemplar_weight=exemplars,
-                exemplar_top=top)
+                exemplars=kmeans_prototypes(train, len(train)) if match is not None else None, exemplar_match=match)
         return self._memo[key]
 
-    def router(self, genes: Sequence[str], *, k: int = 1, alpha: float = 0.01, exemplars: float = DEFAULT_EXEMPLAR_WEIGHT,
-               top: int = 3, background: bool = True, margin: float = 0.05) -> PrototypeRouter:
-        return PrototypeRouter(None, [self.gene(s, k=k, alpha=alpha, exemplars=exemplars, top=top) for s in genes],
+    def router(self, genes: Sequence[str], *, k: int = 1, alpha: float = 0.01,
+               match: float | None = DEFAULT_EXEMPLAR_MATCH, background: bool = True,
+               margin: float = 0.05) -> PrototypeRouter:
+        return PrototypeRouter(None, [self.gene(s, k=k, alpha=alpha, match=match) for s in genes],
                                background=self.calibration if background else None, background_margin=margin)
 
 

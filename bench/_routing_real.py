@@ -53,6 +53,7 @@ def write_skill_gene(skill: str, lora: Path, out: Path, *, host_info: Any, token
                         target_modules=tuple(sorted(config["target_modules"])),
                         layers=tuple(config["layers_to_transform"]))
     card["summary"] = f"The '{skill}' skill LoRA of the real preset, wrapped as a gene for the routing bench."
+    card["extra"] = {"lora": lora.name}  # the LoRA's recipe hash: a retrained LoRA makes a new gene
     card["circuit"]["method"] = "all-layers"
     card["fidelity"].update(skill={"host": metrics["host"]["all"], "donor": None, "gene": metrics["lora"]["all"]},
                             num_test_prompts=int(metrics["recipe"]["n_test"]))

@@ -72,7 +72,7 @@ def _router_card(args: argparse.Namespace) -> int:
                            host=describe_host(args.host))
     for gene in args.genes:
         block = route_gene(gene, general, encoder=encoder, tokenizer=tokenizer, prototypes=args.prototypes,
-                           target_rate=args.target_rate, exemplar_weight=args.exemplars)
+                           target_rate=args.target_rate, exemplar_match=None if args.no_exemplars else args.exemplar_match)
         kept = f" and {block['exemplars']['count']} exemplar(s)" if "exemplars" in block else ""
         print(f"{gene}: routing by {encoder.name}, {block['prototypes']['count']} prototype(s){kept}, threshold "
               f"{block['threshold']:.3f} (calibrated on {block['calibration']['num_prompts']} general prompts). "
@@ -259,9 +259,10 @@ def register(subparsers: Any) -> None:
     config_default(p.add_argument("--target-rate", type=float, default=0.01,
                                   help="share of general prompts a gene may take (its threshold's target)"),
                    "genehub.routing.prototypes:DEFAULT_TARGET_RATE")
-    config_default(p.add_argument("--exemplars", type=float, default=0.0, metavar="SHARE",
-                                  help="the examples' own vectors' share of a gene's score (0: prototypes alone)"),
-                   "genehub.routing.prototypes:DEFAULT_EXEMPLAR_WEIGHT")
+    config_default(p.add_argument("--exemplar-match", type=float, default=0.97, metavar="COSINE",
+                                  help="a prompt this similar to one of a gene's examples is in its phrasing and goes to it"),
+                   "genehub.routing.prototypes:DEFAULT_EXEMPLAR_MATCH")
+    p.add_argument("--no-exemplars", action="store_true", help="route by the prototypes alone (keep no exemplars)")
     add_model_options(p)
     p = add_command(group, "train", help="train a router on the genes' examples (seconds)", func=_router_train,
                     examples=["genehub router train --host ./host --genes ./sort-gene ./upper-gene --out ./router",

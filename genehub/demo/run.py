@@ -180,15 +180,15 @@ def _extract_gene(plan: DemoPlan, skill: str, out: Path, config: DemoConfig) -> 
 
 def _routing_stale(gene_dir: Path) -> bool:
     """Whether a cached gene's routing block was made by an older routing recipe than ``route_gene``'s
-    (another slots mode, or exemplars where the recipe keeps them now)."""
+    (another slots mode, or no exemplars where the recipe keeps them now)."""
     from ..gene import load_card
-    from ..routing.prototypes import DEFAULT_EXEMPLAR_WEIGHT, EXEMPLARS
+    from ..routing.prototypes import DEFAULT_EXEMPLAR_MATCH, EXEMPLARS
     from ..routing.slots import DEFAULT_TEXT
 
     block = load_card(gene_dir).get("routing") or {}
     encoder = block.get("encoder", {})
     parts = encoder.get("parts", [encoder])
-    return any(p.get("text") != DEFAULT_TEXT for p in parts) or ((EXEMPLARS in block) != (DEFAULT_EXEMPLAR_WEIGHT > 0))
+    return any(p.get("text") != DEFAULT_TEXT for p in parts) or ((EXEMPLARS in block) != (DEFAULT_EXEMPLAR_MATCH is not None))
 
 
 def _none_prompts(plan: DemoPlan, skills: list[str]) -> list[str]:

@@ -145,38 +145,30 @@ class PrototypeRouter:
         self._owner = torch.cat([torch.full((len(g.prototypes),), i, dtype=torch.long) for i, g in enumerate(genes)]) \
             if genes else torch.zeros(0, dtype=torch.long)
         self._thresholds = torch.tensor([g.threshold for g in genes], dtype=torch.float32)
-        # Exemplars, padded to one (genes, most, dim) block; each gene averages its own ``top`` nearest.
-        counts = [len(g.exemplars) if g.exemplar_weight > 0 else 0 for g in genes]
-        self._exemplars = None
-        if any(counts):
-            most = max(counts)
-            self._exemplars = torch.zeros(len(genes), most, dim)
-            self._exemplar_valid = torch.zeros(len(genes), most, dtype=torch.bool)
-            tops = [min(g.exemplar_top, n) for g, n in zip(genes, counts)]
-            self._exemplar_take = torch.zeros(len(genes), max(tops))
-            for i, (g, n, top) in enumerate(zip(genes, counts, tops)):
-                if n:
-                    self._exemplars[i, :n] = g.exemplars
-                    self._exemplar_valid[i, :n] = True
-                    self._exemplar_take[i, :top] = 1.0 / top
-            self._exemplar_weight = torch.tensor([g.exemplar_weight for g in genes], dtype=torch.float32)
+        # Exemplars, like the prototypes: one matrix, each row's gene, and each gene's match similarity.
+        kept = [(i, g) for i, g in enumerate(genes) if g.exemplar_match is not None]
+        self._exemplars = torch.cat([g.exemplars for _, g in kept]) if kept else None
+        if kept:
+            self._exemplar_owner = torch.cat([torch.full((len(g.exemplars),), i, dtype=torch.long) for i, g in kept])
+            self._exemplar_match = torch.tensor([g.exemplar_match if g.exemplar_match is not None else 2.0
+                                                 for g in genes], dtype=torch.float32)
 
     # ----------------------------------------------------------------------------------------- routing
     def similarities(self, vectors: torch.Tensor) -> torch.Tensor:
         """``(n, genes)``: each prompt's score for each gene: its cosine similarity to the gene's nearest
-        prototype, blended with its mean similarity to the gene's nearest exemplars where the gene's card
-        has them (:func:`~genehub.routing.prototypes.gene_scores`)."""
+        prototype, or to its nearest exemplar where that is a near-duplicate (at least the gene's match
+        similarity: :func:`~genehub.routing.prototypes.gene_scores`)."""
         x = normalise(vectors)
-        sims = x @ self._matrix.T
-        out = torch.full((len(x), len(self._genes)), -2.0)
-        out = out.scatter_reduce(1, self._owner.expand(len(x), -1), sims, reduce="amax", include_self=True)
-        if self._exemplars is None or not len(x):
+        out = self._nearest(x @ self._matrix.T, self._owner)
+        if self._exemplars is None:
             return out
-        near = torch.einsum("nd,gmd->ngm", x, self._exemplars).masked_fill(~self._exemplar_valid, -2.0)
-        top = near.topk(self._exemplar_take.shape[1], dim=2).values  # (n, genes, top), largest first
-        blended = (top * self._exemplar_take).sum(dim=2)
-        w = self._exemplar_weight
-        return torch.where(w > 0, (1 - w) * out + w * blended, out)
+        near = self._nearest(x @ self._exemplars.T, self._exemplar_owner)
+        return torch.where(near >= self._exemplar_match, torch.maximum(out, near), out)
+
+    def _nearest(self, sims: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+        """``(n, genes)``: the largest of each gene's columns of ``sims`` (-2 for a gene with none)."""
+        out = torch.full((len(sims), len(self._genes)), -2.0)
+        return out.scatter_reduce(1, owner.expand(len(sims), -1), sims, reduce="amax", include_self=True)
 
     def eligible(self, vectors: torch.Tensor, similarities: torch.Tensor | None = None) -> torch.Tensor:
         """``(n, genes)`` bool: the gene is within its threshold (and beats the background by the margin)."""

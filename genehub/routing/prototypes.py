@@ -2,11 +2,11 @@
 
 From a gene's examples (prompts of the phrasings it was made from) an encoder
 (:mod:`genehub.routing.encoders`) makes vectors, and spherical k-means reduces them to K prototypes.
-A prompt's score for the gene is its cosine similarity to the nearest prototype; optionally
-(``exemplar_weight``) the examples' own vectors are kept as exemplars and the score blends in the mean
-similarity to the gene's nearest ones (:func:`gene_scores`): the prototype carries what the gene's
-phrasings share, so it generalises to new phrasings, while exemplars keep a phrasing of its own that
-sits nearer another gene's prototype. A prompt belongs to the gene when its score is above the gene's
+The examples' own vectors are kept too, as exemplars. A prompt's score for the gene is its cosine
+similarity to the nearest prototype, or to the nearest exemplar when that one is a near-duplicate (at
+least the match similarity, :func:`gene_scores`): the prototype carries what the gene's phrasings share,
+so it generalises to new phrasings, and a prompt in one of the gene's own phrasings goes to the gene even
+when that phrasing sits nearer another gene's prototype. A prompt belongs to the gene when its score is above the gene's
 threshold, which is calibrated on general prompts (what the host answers by itself): the threshold is
 the conformal quantile of their scores that holds the share of them taken for this gene to a target
 rate. The prototypes go to ``routing.safetensors`` in the gene folder (its digest joins the card's
@@ -46,12 +46,10 @@ METHOD = "nearest-prototype"
 CALIBRATION = "conformal-quantile"
 DEFAULT_PROTOTYPES = 1
 DEFAULT_TARGET_RATE = 0.01
-#: The exemplars' share of a gene's score, and how many of the nearest are averaged. 0 (the default): the
-#: prototypes alone. On the real preset the exemplars traded one confusion for another (they keep a seen
-#: phrasing from a neighbour's prototype but pull a neighbour's held-out phrasing in): no gain on average,
-#: bench/REPORT-routing-scale.md.
-DEFAULT_EXEMPLAR_WEIGHT = 0.0
-DEFAULT_EXEMPLAR_TOP = 3
+#: How similar a prompt must be to one of a gene's exemplars to count as that example's phrasing: with the
+#: slots masked, two prompts of one phrasing are near-duplicates and prompts of two phrasings are not (the
+#: routing bench sweeps it: bench/REPORT-routing-scale.md). None: the prototypes alone, no exemplars kept.
+DEFAULT_EXEMPLAR_MATCH: float | None = 0.97
 #: At most this many exemplars per gene (more examples are reduced to this many by k-means).
 MAX_EXEMPLARS = 256
 
@@ -100,14 +98,14 @@ def similarity(x: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
 
 
 def gene_scores(x: torch.Tensor, prototypes: torch.Tensor, exemplars: torch.Tensor | None = None, *,
-                top: int = DEFAULT_EXEMPLAR_TOP, weight: float = 0.0) -> torch.Tensor:
+                match: float | None = None) -> torch.Tensor:
     """``(n,)`` each unit row of ``x``'s score for one gene: its cosine similarity to the nearest
-    prototype, blended (share ``weight``) with its mean similarity to the ``top`` nearest exemplars."""
+    prototype, or to the nearest exemplar where that is at least ``match`` (and higher)."""
     score = similarity(x, prototypes)
-    if exemplars is None or weight <= 0:
+    if exemplars is None or match is None:
         return score
-    near = (x @ exemplars.T).topk(min(top, len(exemplars)), dim=1).values.mean(dim=1)
-    return (1 - weight) * score + weight * near
+    near = similarity(x, exemplars)
+    return torch.where(near >= match, torch.maximum(score, near), score)
 
 
 def conformal_threshold(scores: torch.Tensor, target_rate: float) -> tuple[float, int]:
@@ -143,16 +141,13 @@ class GenePrototypes:
     exemplars: torch.Tensor | None = None
 
     @property
-    def exemplar_top(self) -> int:
-        return int(self.block.get(EXEMPLARS, {}).get("top", DEFAULT_EXEMPLAR_TOP))
-
-    @property
-    def exemplar_weight(self) -> float:
-        return float(self.block.get(EXEMPLARS, {}).get("weight", 0.0)) if self.exemplars is not None else 0.0
+    def exemplar_match(self) -> float | None:
+        """The similarity to an exemplar that counts as its phrasing (None: no exemplars)."""
+        return float(self.block[EXEMPLARS]["match"]) if self.exemplars is not None and EXEMPLARS in self.block else None
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         """``(n,)`` the gene's score of each unit row of ``x`` (:func:`gene_scores`)."""
-        return gene_scores(x, self.prototypes, self.exemplars, top=self.exemplar_top, weight=self.exemplar_weight)
+        return gene_scores(x, self.prototypes, self.exemplars, match=self.exemplar_match)
 
     @property
     def parts(self) -> int:
@@ -188,8 +183,7 @@ class GenePrototypes:
     @classmethod
     def build(cls, name: str, encoder: Encoder, examples: Sequence[str], general: Sequence[str], *,
               prototypes: int = DEFAULT_PROTOTYPES, target_rate: float = DEFAULT_TARGET_RATE,
-              exemplar_weight: float = DEFAULT_EXEMPLAR_WEIGHT, exemplar_top: int = DEFAULT_EXEMPLAR_TOP,
-              seed: int = 0) -> GenePrototypes:
+              exemplar_match: float | None = DEFAULT_EXEMPLAR_MATCH, seed: int = 0) -> GenePrototypes:
         """Encode ``examples``, cluster them into prototypes, keep them as exemplars and calibrate the
         threshold on ``general``.
 
@@ -200,8 +194,7 @@ class GenePrototypes:
             general: prompts the host answers by itself, for the threshold.
             prototypes: K, the number of k-means prototypes.
             target_rate: the share of general prompts allowed above the threshold.
-            exemplar_weight: the exemplars' share of the score (0: prototypes alone, no exemplars kept).
-            exemplar_top: how many of the nearest exemplars are averaged.
+            exemplar_match: the similarity to an example that counts as its phrasing (None: no exemplars).
             seed: seeds k-means.
         """
         examples, general = list(examples), list(general)
@@ -213,26 +206,25 @@ class GenePrototypes:
                                 examples=examples, general=general, general_vectors=encoder.encode(general),
                                 target_rate=target_rate, clustering={"method": "kmeans", "k": prototypes, "seed": seed},
                                 encoder_tensors=encoder.tensors(),
-                                exemplars=kmeans_prototypes(vectors, MAX_EXEMPLARS, seed=seed) if exemplar_weight > 0 else None,
-                                exemplar_weight=exemplar_weight, exemplar_top=exemplar_top)
+                                exemplars=kmeans_prototypes(vectors, MAX_EXEMPLARS, seed=seed)
+                                if exemplar_match is not None else None, exemplar_match=exemplar_match)
 
     @classmethod
     def from_vectors(cls, name: str, spec: Mapping[str, Any], prototypes: torch.Tensor, *, examples: Sequence[str],
                      general: Sequence[str], general_vectors: torch.Tensor, target_rate: float,
                      clustering: Mapping[str, Any],
                      encoder_tensors: Mapping[str, torch.Tensor] | None = None, exemplars: torch.Tensor | None = None,
-                     exemplar_weight: float = DEFAULT_EXEMPLAR_WEIGHT,
-                     exemplar_top: int = DEFAULT_EXEMPLAR_TOP) -> GenePrototypes:
+                     exemplar_match: float | None = DEFAULT_EXEMPLAR_MATCH) -> GenePrototypes:
         """:meth:`build` from vectors already encoded (the benchmark reuses its cached encodings);
-        ``exemplars``: unit vectors of the examples (None, or ``exemplar_weight`` 0: prototypes alone)."""
-        if exemplar_weight < 0 or exemplar_weight >= 1 or exemplar_top < 1:
-            raise UsageError(f"Exemplar weight {exemplar_weight} / top {exemplar_top} cannot score a gene.",
-                             hint="Use a weight in [0, 1) and top >= 1.")
-        if exemplar_weight == 0:
+        ``exemplars``: unit vectors of the examples (None, or ``exemplar_match`` None: prototypes alone)."""
+        if exemplar_match is not None and not -1 < exemplar_match <= 1:
+            raise UsageError(f"An exemplar match of {exemplar_match} is not a cosine similarity.",
+                             hint="Use a value in (-1, 1], e.g. 0.97, or None for the prototypes alone.")
+        if exemplar_match is None:
             exemplars = None
         general_vectors = normalise(general_vectors)
-        weighting = {"top": exemplar_top, "weight": exemplar_weight}
-        scores = gene_scores(general_vectors, prototypes, exemplars, **weighting)
+        exemplars = normalise(exemplars).float().contiguous() if exemplars is not None else None
+        scores = gene_scores(general_vectors, prototypes, exemplars, match=exemplar_match)
         threshold, rank = conformal_threshold(scores, target_rate)
         calibration: dict[str, Any] = {
             "method": CALIBRATION, "target_rate": target_rate, "rank": rank,
@@ -245,7 +237,8 @@ class GenePrototypes:
                 cut = slice(start, start + int(part["dim"]))
                 start = cut.stop
                 part_scores = gene_scores(normalise(general_vectors[:, cut]), normalise(prototypes[:, cut]),
-                                          normalise(exemplars[:, cut]) if exemplars is not None else None, **weighting)
+                                          normalise(exemplars[:, cut]) if exemplars is not None else None,
+                                          match=exemplar_match)
                 t, r = conformal_threshold(part_scores, target_rate)
                 calibration["parts"].append({"threshold": round(t, 6), "rank": r,
                                              "rate": round(float((part_scores > t).float().mean()), 6)})
@@ -259,8 +252,7 @@ class GenePrototypes:
             "examples": {"num_prompts": len(examples), "digest": prompts_digest(examples)},
         }
         if exemplars is not None:
-            block[EXEMPLARS] = {"tensor": EXEMPLARS, "count": int(exemplars.shape[0]), **weighting}
-            exemplars = normalise(exemplars).float().contiguous()
+            block[EXEMPLARS] = {"tensor": EXEMPLARS, "count": int(exemplars.shape[0]), "match": exemplar_match}
         # The stored threshold is rounded: use exactly what the card says.
         return cls(name=name, prototypes=prototypes.float().contiguous(), threshold=block["threshold"],
                    encoder=dict(spec), block=block, encoder_tensors=dict(encoder_tensors or {}), exemplars=exemplars)
@@ -334,8 +326,8 @@ def encoder_tokenizer(encoder: Encoder) -> Any:
 
 def build_routing(gene_dir: str | Path, encoder: Encoder, general: Sequence[str], *,
                   examples: Sequence[str] | None = None, prototypes: int = DEFAULT_PROTOTYPES,
-                  target_rate: float = DEFAULT_TARGET_RATE, exemplar_weight: float = DEFAULT_EXEMPLAR_WEIGHT,
-                  exemplar_top: int = DEFAULT_EXEMPLAR_TOP, seed: int = 0, tokenizer: Any = None) -> dict[str, Any]:
+                  target_rate: float = DEFAULT_TARGET_RATE, exemplar_match: float | None = DEFAULT_EXEMPLAR_MATCH,
+                  seed: int = 0, tokenizer: Any = None) -> dict[str, Any]:
     """Give a gene folder its routing: ``routing.safetensors``, the card's ``routing`` block and the
     file's digest under ``files``, and the README rendered again.
 
@@ -347,7 +339,7 @@ def build_routing(gene_dir: str | Path, encoder: Encoder, general: Sequence[str]
         encoder: the encoder whose space the prototypes live in.
         general: prompts the host answers by itself, to calibrate the threshold.
         examples: the prompts to build prototypes from (default: the gene's ``examples.jsonl``).
-        prototypes, target_rate, exemplar_weight, exemplar_top, seed: see :meth:`GenePrototypes.build`.
+        prototypes, target_rate, exemplar_match, seed: see :meth:`GenePrototypes.build`.
         tokenizer: the host's tokenizer (default: the encoder's host part's, if any): examples and
             general prompts formatted in its chat template are read as the user's message
             (:func:`~genehub.routing.encoders.route_texts`), as routers read prompts.
@@ -369,8 +361,7 @@ def build_routing(gene_dir: str | Path, encoder: Encoder, general: Sequence[str]
     tokenizer = tokenizer if tokenizer is not None else encoder_tokenizer(encoder)
     examples, general = route_texts(tokenizer, list(examples)), route_texts(tokenizer, list(general))
     gene = GenePrototypes.build(str(card["name"]), encoder, examples, general, prototypes=prototypes,
-                                target_rate=target_rate, exemplar_weight=exemplar_weight, exemplar_top=exemplar_top,
-                                seed=seed)
+                                target_rate=target_rate, exemplar_match=exemplar_match, seed=seed)
     from safetensors.torch import save_file
 
     # Stage the file and the card beside the originals; swap both in only once both are valid.
@@ -408,8 +399,8 @@ def route_gene(gene_dir: str | Path, general: Sequence[str], *, encoder: str | E
         encoder: a recipe (``default``, ``minilm``, ``host:LAYER``) or an encoder already made.
         host: the host folder (loaded when the recipe reads it, or to read formatted prompts).
         model, tokenizer: the host already loaded.
-        **options: passed to :func:`build_routing` (``prototypes``, ``target_rate``, ``exemplar_weight``,
-            ``exemplar_top``, ``seed``).
+        **options: passed to :func:`build_routing` (``prototypes``, ``target_rate``, ``exemplar_match``,
+            ``seed``).
     """
     from ..hosts import describe_host, load_host
 

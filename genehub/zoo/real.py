@@ -69,7 +69,10 @@ class RealPreset:
         return SkillRecipe(**{**asdict(self.recipe), **self.overrides.get(skill, {})})
 
 
-PRESET = RealPreset()
+#: Skills whose LoRA stayed just under 0.90 exact match at 80 steps get twice as many (measured: add 0.77,
+#: commas 0.88, hours_to_minutes 0.90, number_words 0.90 at 80 steps).
+LONGER = {"steps": 160}
+PRESET = RealPreset(overrides={"add": LONGER, "commas": LONGER, "hours_to_minutes": LONGER, "number_words": LONGER})
 
 
 def _skill_hash(host_revision: str, skill: str, recipe: SkillRecipe) -> str:
@@ -85,10 +88,13 @@ def extract_config(**overrides: Any) -> Any:
     A rank-8 LoRA at the circuit, started from the SVD of the donor's weight delta there and distilled
     briefly with the bare host's own continuations of general prompts as the preservation term: the
     donors are narrow fine-tunes, so the SVD start carries the skill and the distillation keeps the rest.
+    The preservation weight is 10, where the sweep in bench/REPORT.md keeps the bare host's own
+    continuations within the target with the gene always on for both demo donors, at a small cost on
+    held-out phrasings.
     """
     from ..lorafy import ExtractConfig
 
-    settings: dict[str, Any] = dict(rank=8, alpha=16.0, init="svd", lam=1.0, steps=40, lr=3e-3, batch_size=16,
+    settings: dict[str, Any] = dict(rank=8, alpha=16.0, init="svd", lam=10.0, steps=40, lr=3e-3, batch_size=16,
                                     n_circuit=32, n_other=64, n_general=128, general_tokens=24, license=LICENSE)
     return ExtractConfig(**{**settings, **overrides})
 

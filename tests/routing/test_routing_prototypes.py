@@ -20,6 +20,7 @@ from genehub.routing.encoders import HostEncoder, encoder_from_spec
 from genehub.routing.features import host_features
 from genehub.routing.prototype_router import PrototypeRouter
 from genehub.routing.prototypes import (
+    DEFAULT_EXEMPLAR_MATCH,
     ROUTING_FILE,
     GenePrototypes,
     build_routing,
@@ -334,7 +335,7 @@ def _unit(*rows):
     return x / x.norm(dim=1, keepdim=True)
 
 
-def test_exemplars_keep_a_genes_own_phrasing_that_sits_near_another_genes_prototype():
+def test_a_prompt_in_one_of_a_genes_own_phrasings_goes_to_it_even_nearer_another_genes_prototype():
     # Gene a: most examples near e0, one phrasing (3 examples) along e1; gene b: along e1 + 0.75 e2, so
     # a's mean sits farther from e1 (cosine 0.68) than b's does (0.80).
     a = _unit([1, 0.3, 0, 0], [1, 0.3, 0.05, 0], [1, 0.3, 0, 0.05], [1, 0.32, 0, 0], [1, 0.28, 0, 0],
@@ -343,36 +344,39 @@ def test_exemplars_keep_a_genes_own_phrasing_that_sits_near_another_genes_protot
     general = _unit([0, 0, 0, 1], [0, 0, 0.2, 1], [0.1, 0, 0, 1], [0, 0.1, 0, 1])
     spec = {"kind": "test", "dim": 4}
 
-    def gene(name, vectors, weight):
+    def gene(name, vectors, match):
         return GenePrototypes.from_vectors(name, spec, kmeans_prototypes(vectors, 1), examples=[name] * len(vectors),
                                            general=["g"] * len(general), general_vectors=general, target_rate=0.25,
-                                           clustering={"method": "kmeans", "k": 1, "seed": 0},
-                                           exemplars=vectors if weight else None, exemplar_weight=weight)
+                                           clustering={"method": "kmeans", "k": 1, "seed": 0}, exemplars=vectors,
+                                           exemplar_match=match)
 
-    probe = _unit([0, 1, 0.01, 0], [0.01, 1, 0, 0])  # a's own off-center phrasing
-    alone = PrototypeRouter(None, [gene("a", a, 0.0), gene("b", b, 0.0)])
-    assert alone.choose(probe).tolist() == [1, 1]  # by the prototypes alone it goes to b
-    both = PrototypeRouter(None, [gene("a", a, 0.5), gene("b", b, 0.5)])
-    assert both.choose(probe).tolist() == [0, 0]
+    own = _unit([0, 1, 0.01, 0], [0.01, 1, 0, 0])  # a's own off-center phrasing
+    alone = PrototypeRouter(None, [gene("a", a, None), gene("b", b, None)])
+    assert alone.choose(own).tolist() == [1, 1]  # by the prototypes alone it goes to b
+    both = PrototypeRouter(None, [gene("a", a, 0.97), gene("b", b, 0.97)])
+    assert both.choose(own).tolist() == [0, 0]
+    new = _unit([0.2, 1, 0.3, 0])  # no example's phrasing: the prototypes decide, as before
+    assert both.choose(new).tolist() == alone.choose(new).tolist() == [1]
     assert both.choose(_unit([0, 1, 0.78, 0.02])).tolist() == [1]  # b's own prompts stay b's
-    # The router scores each gene exactly as the gene's calibration did.
-    x = torch.cat([probe, general, a, b])
-    want = torch.stack([g.scores(x) for g in (gene("a", a, 0.5), gene("b", b, 0.5))], dim=1)
+    # The router scores each gene exactly as the gene's own calibration did.
+    x = torch.cat([own, new, general, a, b])
+    want = torch.stack([g.scores(x) for g in (gene("a", a, 0.97), gene("b", b, 0.97))], dim=1)
     assert torch.allclose(both.similarities(x), want, atol=1e-6)
+    with pytest.raises(UsageError, match="not a cosine"):
+        gene("a", a, 1.5)
 
 
-def test_exemplars_travel_in_the_routing_file_and_are_checked(made_genes, tmp_path, encoder, general):
-    assert "exemplars" not in load_card(made_genes["sort"]).get("routing", {})  # the default: prototypes alone
-    kept = shutil.copytree(made_genes["sort"], tmp_path / "kept")
-    build_routing(kept, encoder, general, exemplar_weight=0.3, exemplar_top=2)
-    gene = load_prototypes(kept)
-    assert gene.exemplars is not None and gene.block["exemplars"] == {"tensor": "exemplars", "count": len(gene.exemplars),
-                                                                      "top": 2, "weight": 0.3}
-    assert not card_errors(load_card(kept))
+def test_exemplars_travel_in_the_routing_file_and_are_checked(genes, tmp_path, encoder, general):
+    gene = load_prototypes(genes["sort"])  # built with the default exemplars
+    assert gene.exemplars is not None and gene.block["exemplars"] == {
+        "tensor": "exemplars", "count": len(gene.exemplars), "match": DEFAULT_EXEMPLAR_MATCH}
+    assert not card_errors(load_card(genes["sort"]))
     x = encoder.encode(general)
     assert torch.allclose(PrototypeRouter(encoder, [gene]).similarities(x)[:, 0], gene.scores(x), atol=1e-6)
-    assert (gene.scores(x) > gene.threshold).float().mean() <= 0.01 + 1e-9  # calibrated on the blended score
-    broken = shutil.copytree(kept, tmp_path / "broken")
+    alone = shutil.copytree(genes["sort"], tmp_path / "alone")
+    build_routing(alone, encoder, general, exemplar_match=None)
+    assert "exemplars" not in load_card(alone)["routing"] and load_prototypes(alone).exemplars is None
+    broken = shutil.copytree(genes["sort"], tmp_path / "broken")
     card = json.loads((broken / "gene.json").read_text())
     card["routing"]["exemplars"]["count"] += 1  # the card no longer says what the file holds
     (broken / "gene.json").write_text(json.dumps(card))
