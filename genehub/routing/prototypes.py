@@ -5,14 +5,14 @@ From a gene's examples (prompts of the phrasings it was made from) an encoder
 The examples' own vectors are kept too, as exemplars. A prompt's score for the gene is its cosine
 similarity to the nearest prototype, or to the nearest exemplar when that one is a near-duplicate (at
 least the match similarity, :func:`gene_scores`): the prototype carries what the gene's phrasings share,
-so it generalises to new phrasings, and a prompt in one of the gene's own phrasings goes to the gene even
-when that phrasing sits nearer another gene's prototype. A prompt belongs to the gene when its score is above the gene's
-threshold, which is calibrated on general prompts (what the host answers by itself): the threshold is
-the conformal quantile of their scores that holds the share of them taken for this gene to a target
-rate. The prototypes go to ``routing.safetensors`` in the gene folder (its digest joins the card's
-``files``, so the signature and the card cover it) and the card's ``routing`` block records the
-encoder, the prototypes, the threshold and how both were made, so any router can route to a gene it
-never saw, from its card alone (:class:`genehub.routing.prototype_router.PrototypeRouter`).
+so it generalises to new phrasings, and a prompt in one of the gene's own phrasings goes to the gene
+even when that phrasing sits nearer another gene's prototype. A prompt belongs to the gene when its
+score is above the gene's threshold, which is calibrated on general prompts (what the host answers by
+itself): the threshold is the conformal quantile of their scores that holds the share of them taken for
+this gene to a target rate. The prototypes go to ``routing.safetensors`` in the gene folder (its digest
+joins the card's ``files``, so the signature and the card cover it) and the card's ``routing`` block
+records the encoder, the prototypes, the threshold and how both were made, so any router can route to a
+gene it never saw, from its card alone (:class:`genehub.routing.prototype_router.PrototypeRouter`).
 
     >>> enc = SentenceEncoder.minilm()
     >>> block = build_routing("genes/roman", enc, general_prompts)       # writes routing.safetensors
