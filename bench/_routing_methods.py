@@ -20,7 +20,7 @@ import torch
 
 from genehub.routing.encoders import normalise
 from genehub.routing.prototype_router import PrototypeRouter
-from genehub.routing.prototypes import DEFAULT_EXEMPLAR_MATCH, GenePrototypes, kmeans_prototypes
+from genehub.routing.prototypes import DEFAULT_EXEMPLAR_MATCH, MAX_EXEMPLARS, GenePrototypes, kmeans_prototypes
 
 SIZES = (2, 4, 8, 16, 24, 32)
 
@@ -51,7 +51,7 @@ class Space:
                 skill, {"kind": self.name, "dim": int(train.shape[1])}, kmeans_prototypes(train, k, seed=0),
                 examples=self.data["train"][skill], general=self.data["general_calibration"],
                 general_vectors=self.calibration, target_rate=alpha, clustering={"method": "kmeans", "k": k, "seed": 0},
-                exemplars=kmeans_prototypes(train, len(train)) if match is not None else None, exemplar_match=match)
+                exemplars=kmeans_prototypes(train, MAX_EXEMPLARS) if match is not None else None, exemplar_match=match)
         return self._memo[key]
 
     def router(self, genes: Sequence[str], *, k: int = 1, alpha: float = 0.01,

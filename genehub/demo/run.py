@@ -161,7 +161,7 @@ def _extract_gene(plan: DemoPlan, skill: str, out: Path, config: DemoConfig) -> 
         _say(f"reusing the {skill} gene extracted earlier with the same recipe ({cached})")
         if _routing_stale(cached):
             _say(f"giving the {skill} gene the routing block today's recipe makes (the adapter is unchanged)")
-            with staged_dir(cached) as tmp:
+            with staged_dir(cached) as tmp:  # a full copy: write_readme rewrites README.md in place
                 shutil.rmtree(tmp)
                 shutil.copytree(cached, tmp)
                 route_gene(tmp, routing_prompts(plan.host), host=plan.host)

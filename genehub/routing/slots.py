@@ -65,10 +65,9 @@ def check_mode(mode: str) -> TextMode:
 def _slots(text: str, mode: str) -> list[tuple[int, int, str]]:
     """``(start, end, placeholder)`` of every slot, in order; an earlier pattern wins an overlap."""
     taken: list[tuple[int, int, str]] = []
+    v2 = check_mode(mode) == "slots-v2"
     for kind, pattern, placeholder in _PATTERNS:
-        if kind == "number" and check_mode(mode) == "slots-v2":
-            pattern = _NUMBER_V2
-        for m in pattern.finditer(text):
+        for m in (_NUMBER_V2 if v2 and kind == "number" else pattern).finditer(text):
             start, end = m.span()
             if not any(start < e and s < end for s, e, _ in taken):
                 taken.append((start, end, placeholder))
