@@ -44,7 +44,6 @@ def lora_metrics(folder: Path) -> dict[str, Any]:
 def write_skill_gene(skill: str, lora: Path, out: Path, *, host_info: Any, tokenizer: Any) -> Path:
     """The skill's LoRA as a gene folder (no routing block yet)."""
     from genehub.gene import example_card, write_gene
-    from genehub.zoo import language, real
 
     config = json.loads((lora / "adapter_config.json").read_text(encoding="utf-8"))
     metrics = lora_metrics(lora)
@@ -57,14 +56,74 @@ def write_skill_gene(skill: str, lora: Path, out: Path, *, host_info: Any, token
     card["circuit"]["method"] = "all-layers"
     card["fidelity"].update(skill={"host": metrics["host"]["all"], "donor": None, "gene": metrics["lora"]["all"]},
                             num_test_prompts=int(metrics["recipe"]["n_test"]))
+    return write_gene(out, peft_model_or_adapter_dir=lora, card=card, examples=_examples(skill, tokenizer))
+
+
+def _examples(skill: str, tokenizer: Any) -> list[dict[str, str]]:
+    """The skill's first distinct train rows in the host's chat format: the gene's examples."""
+    from genehub.zoo import language, real
+
     splits = language.skill_splits(skill, n_train=N_TRAIN, n_validation=1, n_test=1)
     seen: dict[str, dict[str, Any]] = {}
     for row in splits["train"]:
         seen.setdefault(user_text(row), row)
         if len(seen) >= TRAIN_PER_SKILL:
             break
-    examples = [{"prompt": r["prompt"], "answer": r["answer"]} for r in real.chat_rows(tokenizer, list(seen.values()))]
-    return write_gene(out, peft_model_or_adapter_dir=lora, card=card, examples=examples)
+    return [{"prompt": r["prompt"], "answer": r["answer"]} for r in real.chat_rows(tokenizer, list(seen.values()))]
+
+
+#: The shape of the genes ``genehub extract`` makes on this host (the demo's two: rank 8, the MLP of three
+#: blocks and the attention of one, 0.5-0.7 MB), for the latency rows at that size.
+CIRCUIT_RANK = 8
+CIRCUIT_MLP = ("gate_proj", "up_proj", "down_proj")
+CIRCUIT_ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+def circuit_footprint(skill: str, blocks: range = range(15, 30)) -> list[str]:
+    """Four blocks drawn per skill (seeded by its name): the MLP of three and the attention of the third."""
+    import random
+
+    b = sorted(random.Random(skill).sample(list(blocks), 4))
+    names = [f"model.layers.{i}.mlp.{m}" for i in (b[0], b[1], b[3]) for m in CIRCUIT_MLP]
+    return names + [f"model.layers.{b[2]}.self_attn.{m}" for m in CIRCUIT_ATTENTION]
+
+
+def write_circuit_gene(skill: str, lora: Path, out: Path, *, host: Path, host_info: Any, tokenizer: Any) -> Path:
+    """The skill's LoRA cut to an extract-sized gene: the truncated SVD (rank 8) of its update at the
+    skill's :func:`circuit_footprint`, as :func:`genehub.lorafy.svd.fill_lora_from_delta` fills a gene's
+    LoRA from a weight delta. For the latency rows only (the cut LoRA's accuracy is not measured)."""
+    import tempfile
+
+    import torch
+    from safetensors.torch import load_file
+
+    from genehub.gene import example_card, write_gene
+    from genehub.hosts import load_host
+    from genehub.lorafy.distill import lora_model
+    from genehub.lorafy.svd import fill_lora_from_delta
+
+    config = json.loads((lora / "adapter_config.json").read_text(encoding="utf-8"))
+    scale = float(config["lora_alpha"]) / int(config["r"])
+    weights = load_file(lora / "adapter_model.safetensors")
+    names = circuit_footprint(skill)
+    model, _ = load_host(host)
+    student = lora_model(model, names, rank=CIRCUIT_RANK, alpha=CIRCUIT_RANK)
+    modules = dict(student.named_modules())
+    for name in names:
+        a = weights[f"base_model.model.{name}.lora_A.weight"]
+        b = weights[f"base_model.model.{name}.lora_B.weight"]
+        fill_lora_from_delta(modules[f"base_model.model.{name}"], scale * (b @ a))
+    blocks = sorted({int(n.split(".")[2]) for n in names})
+    card = example_card(host_info, name=f"{skill.replace('_', '-')}-gene", skill=skill.replace("_", "-"),
+                        rank=CIRCUIT_RANK, alpha=float(CIRCUIT_RANK), target_modules=tuple(sorted(names)),
+                        layers=tuple(blocks))
+    card["summary"] = (f"The '{skill}' skill LoRA of the real preset cut to an extract-sized gene (rank "
+                       f"{CIRCUIT_RANK} at blocks {blocks}), for the routing bench's latency rows.")
+    card["extra"] = {"lora": lora.name, "cut": "circuit"}
+    card["circuit"]["method"] = "svd-cut"
+    with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
+        student.save_pretrained(tmp)
+        return write_gene(out, peft_model_or_adapter_dir=tmp, card=card, examples=_examples(skill, tokenizer))
 
 
 def test_rows(skill: str, tokenizer: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

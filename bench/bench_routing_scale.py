@@ -12,14 +12,16 @@ Side by side, with 2 / 4 / 8 / 16 / 24 / 32 genes drawn at random several times:
   (teacher-forced exact match on the rendered test rows), for the skills whose LoRA is trained;
 * a gene the router never saw, added to a live composition from its card alone;
 * latency against the bare host at batch 1 / 8 / 32 (forward and 16-token generation with the KV cache,
-  and the router's share of a 16-token generation), interleaved and repeated;
+  and the router's share of a 16-token generation), interleaved and repeated, with 16 of the skill
+  LoRAs as they are (rank 16 on every linear module of 15 blocks) and cut to the size ``genehub extract``
+  makes (rank 8 at 4 blocks; ``--latency-only`` runs just these rows);
 * against today's trained head (and the same head over the default's features), LoraRetriever-style
   mean embedding, Arrow, oracle routing and, with ``--xlora-steps N``, X-LoRA;
 * the targets of issue 18, each with its measured figure and whether it is met.
 
     OMP_NUM_THREADS=1 python bench/bench_routing_scale.py --out bench/results/routing-scale
 
-About 16 minutes on one core with the encodings cached, about 20 without (``--max-genes 3 --draws 1
+About 50 minutes on one core with the encodings cached (the latency rows alone: about 10) (``--max-genes 3 --draws 1
 --skip-latency`` for a quick check).
 
 Writes ``OUT/routing-scale.md`` and ``OUT/routing-scale.json``. Encodings are cached in ``--cache``, the
@@ -253,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="X-LoRA classifier training steps (0, the default: not run; 60 add about 6 minutes)")
     ap.add_argument("--max-genes", type=int, default=None, help="use at most this many trained skill LoRAs (a quick run)")
     ap.add_argument("--latency-genes", type=int, default=16, help="genes composed for the latency rows (the first N trained)")
+    ap.add_argument("--latency-only", action="store_true", help="only the latency rows (both gene sizes)")
     args = ap.parse_args(argv)
     started = time.perf_counter()
     torch.manual_seed(0)
@@ -278,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(data['general_test'])} of {', '.join(data['families']['test'])} (false activation). "
           f"{args.draws} random draws of skills per size; cells are mean / worst over draws, in %.", ""]
     result: dict[str, Any] = {"digest": data["digest"], "host": info.to_dict()}
+    if args.latency_only:
+        md += latency_section(args, data, host, info, result)
+        return finish(md, result, out, started)
 
     log("encoding ...")
     vec = encode_all(data, Path(args.cache), host)
@@ -335,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     md += real_md
     result.update(real_result)
 
+    return finish(md, result, out, started)
+
+
+def finish(md: list[str], result: dict[str, Any], out: Path, started: float) -> int:
     md += targets(result)
     md += [f"Run time {time.perf_counter() - started:.0f} s; load average at the end {os.getloadavg()[0]:.1f}.", ""]
     (out / "routing-scale.md").write_text("\n".join(md), encoding="utf-8")
@@ -343,12 +353,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def latency_section(args: argparse.Namespace, data: dict[str, Any], host: Path, info: Any, result: dict[str, Any]) -> list[str]:
+    """``--latency-only``: the latency rows with the first trained skill LoRAs and with extract-sized genes."""
+    from genehub.routing import compose
+
+    loras = R.trained_loras()
+    trained = sorted(loras)
+    model, tokenizer = load_fresh(host)
+    skills = trained[:args.latency_genes]
+    genes = skill_genes(Path(args.genes), skills, loras, data, host, info, model, tokenizer)
+    comp_model, comp_tok = load_fresh(host)
+    comp = compose(host, [genes[s] for s in skills], model=comp_model, tokenizer=comp_tok,
+                   none_prompts=data["general_calibration"])
+    md, result["latency"] = latency(comp, data, args, host, FULL_SIZE)
+    del comp, comp_model
+    circuit_md, result["latency_circuit"] = circuit_latency(args, data, host, info, model, tokenizer, loras, trained)
+    return md + circuit_md
+
+
 def real_section(args: argparse.Namespace, data: dict[str, Any], spaces: dict[str, M.Space], host: Path, info: Any,
                  model: Any, tokenizer: Any) -> tuple[list[str], dict[str, Any]]:
     """Composed accuracy, the gene never seen, latency and the other routers, on the trained skill LoRAs."""
     from genehub.routing import compose
-    from genehub.routing.encoders import make_encoder
-    from genehub.routing.prototypes import route_gene
 
     loras = R.trained_loras()
     trained = sorted(loras)[:args.max_genes]
@@ -357,20 +383,7 @@ def real_section(args: argparse.Namespace, data: dict[str, Any], spaces: dict[st
     if len(trained) < 2:
         return md + ["Fewer than two skill LoRAs are trained: nothing to compose.", ""], result
     log(f"genes for {len(trained)} trained skills ...")
-    root = Path(args.genes)
-    root.mkdir(parents=True, exist_ok=True)
-    encoder = make_encoder("default", general=data["general_calibration"], model=model, tokenizer=tokenizer, host=info)
-    genes = {}
-    for skill in trained:
-        gene = root / skill
-        card = gene / "gene.json"
-        made = json.loads(card.read_text()) if card.is_file() else {}
-        if made.get("routing", {}).get("encoder") == encoder.spec and made.get("extra", {}).get("lora") == loras[skill].name:
-            genes[skill] = gene
-            continue
-        shutil.rmtree(gene, ignore_errors=True)
-        genes[skill] = R.write_skill_gene(skill, loras[skill], gene, host_info=info, tokenizer=tokenizer)
-        route_gene(genes[skill], data["general_calibration"], encoder=encoder, tokenizer=tokenizer)
+    genes = skill_genes(Path(args.genes), trained, loras, data, host, info, model, tokenizer)
     rows = {s: R.test_rows(s, tokenizer, data["test_rows"][s]) for s in trained}
     heldout = {s: [bool(r["heldout"]) for r in rows[s]] for s in trained}
     names = {s: f"{s.replace('_', '-')}-gene" for s in trained}
@@ -447,13 +460,66 @@ def real_section(args: argparse.Namespace, data: dict[str, Any], spaces: dict[st
     for skill in trained[args.latency_genes:]:  # latency with the issue's scale of genes, not every trained one
         comp.remove_gene(names[skill])
     if not args.skip_latency:
-        lat_md, lat = latency(comp, data, args, host)
+        lat_md, lat = latency(comp, data, args, host, FULL_SIZE)
         md += lat_md
         result["latency"] = lat
+        del comp, comp_model
+        lat_md, result["latency_circuit"] = circuit_latency(args, data, host, info, model, tokenizer, loras, trained)
+        md += lat_md
     base_md, base = baselines(args, data, spaces, genes, trained, em, names, host, tokenizer)
     md += base_md
     result["baselines"] = base
     return md, result
+
+
+FULL_SIZE = "skill LoRAs (rank 16, every linear module of 15 blocks: 9.6 MB each)"
+CIRCUIT_SIZE = "extract-sized genes (rank 8 at 4 blocks: 0.7 MB each)"
+
+
+def skill_genes(root: Path, skills: list[str], loras: dict[str, Path], data: dict[str, Any], host: Path, info: Any,
+                model: Any, tokenizer: Any, *, circuit: bool = False) -> dict[str, Path]:
+    """``{skill: gene folder}``: each skill's LoRA as a gene with the default routing block, made once
+    (again when the LoRA was retrained or the routing recipe changed); ``circuit``: cut to extract size."""
+    from genehub.routing.encoders import make_encoder
+    from genehub.routing.prototypes import route_gene
+
+    root.mkdir(parents=True, exist_ok=True)
+    encoder = make_encoder("default", general=data["general_calibration"], model=model, tokenizer=tokenizer, host=info)
+    genes = {}
+    for skill in skills:
+        gene = root / skill
+        card = gene / "gene.json"
+        made = json.loads(card.read_text()) if card.is_file() else {}
+        if made.get("routing", {}).get("encoder") == encoder.spec and made.get("extra", {}).get("lora") == loras[skill].name:
+            genes[skill] = gene
+            continue
+        shutil.rmtree(gene, ignore_errors=True)
+        if circuit:
+            genes[skill] = R.write_circuit_gene(skill, loras[skill], gene, host=host, host_info=info, tokenizer=tokenizer)
+        else:
+            genes[skill] = R.write_skill_gene(skill, loras[skill], gene, host_info=info, tokenizer=tokenizer)
+        route_gene(genes[skill], data["general_calibration"], encoder=encoder, tokenizer=tokenizer)
+    return genes
+
+
+def circuit_latency(args: argparse.Namespace, data: dict[str, Any], host: Path, info: Any, model: Any, tokenizer: Any,
+                    loras: dict[str, Path], trained: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """The latency rows again with extract-sized genes of the same skills."""
+    from genehub.routing import compose
+
+    skills = trained[:args.latency_genes]
+    log(f"{len(skills)} extract-sized genes ...")
+    genes = skill_genes(Path(args.genes + "-circuit"), skills, loras, data, host, info, model, tokenizer, circuit=True)
+    comp_model, comp_tok = load_fresh(host)
+    comp = compose(host, [genes[s] for s in skills], model=comp_model, tokenizer=comp_tok,
+                   none_prompts=data["general_calibration"])
+    md, out = latency(comp, data, args, host, CIRCUIT_SIZE)
+    md.insert(2, "The same skills' LoRAs cut to the size of the genes `genehub extract` makes on this host (the "
+                 "demo's: rank 8, the MLP of three blocks and the attention of one, 0.5-0.7 MB): the truncated SVD "
+                 "of each LoRA's update at four blocks drawn per skill (`_routing_real.write_circuit_gene`). "
+                 "Their accuracy is not measured: these rows are about the cost of composing genes of that size.")
+    md.insert(3, "")
+    return md, out
 
 
 def load_fresh(host: Path) -> tuple[Any, Any]:
@@ -492,7 +558,7 @@ def hot_add(comp: Any, gene: Path, data: dict[str, Any], skill: str, names: dict
             "new_before": before[0], "new_after": after[0], "others_before": before[1], "others_after": after[1]}
 
 
-def latency(comp: Any, data: dict[str, Any], args: argparse.Namespace, host: Path) -> tuple[list[str], dict[str, Any]]:
+def latency(comp: Any, data: dict[str, Any], args: argparse.Namespace, host: Path, genes: str) -> tuple[list[str], dict[str, Any]]:
     """Bare host vs the composition (prototypes read in the pass; in their own pass; oracle genes), forward
     and 16-token generation, and the router alone, interleaved per batch size."""
     from _timing import interleaved, ratios
@@ -506,7 +572,7 @@ def latency(comp: Any, data: dict[str, Any], args: argparse.Namespace, host: Pat
     general = data["general_test"]
     rounds = {int(b): int(r) for b, r in (x.split(":") for x in args.rounds.split(","))}
     load0 = os.getloadavg()
-    out: dict[str, Any] = {"rounds": rounds, "genes": len(comp.genes)}
+    out: dict[str, Any] = {"rounds": rounds, "genes": len(comp.genes), "what": genes}
     md_rows = []
     for batch, reps in rounds.items():
         users = [general[i // 4] if i % 4 == 3 else pool[(i * 7) % len(pool)] for i in range(batch)]
@@ -565,7 +631,7 @@ def latency(comp: Any, data: dict[str, Any], args: argparse.Namespace, host: Pat
             md_rows.append([batch, f"{name} / composed generate", f"{r['ms']:.0f}",
                             f"{100 * r['ratio']:.2f}% ({100 * r['ratio_p25']:.2f}-{100 * r['ratio_p75']:.2f})"])
     out["load_before"], out["load_after"] = load0, os.getloadavg()
-    md = [f"### Latency on SmolLM2 (CPU, one thread, {out['genes']} genes composed)", "",
+    md = [f"### Latency on SmolLM2 (CPU, one thread, {out['genes']} {genes} composed)", "",
           f"Each batch: held-out skill prompts and, every fourth row, a general prompt (routed to none), in the "
           "chat format; the composition routes by the genes' prototypes (the host part read inside the composed "
           "pass, MiniLM before it) on the fused engine; `own pass`: the router reads the host in a pass of its own "
@@ -633,8 +699,8 @@ def baselines(args: argparse.Namespace, data: dict[str, Any], spaces: dict[str, 
 
 def targets(result: dict[str, Any]) -> list[str]:
     rows = []
-    scale = result["scaling"]
-    for name in (DEFAULT, FRONT, HOST, "trained head on the default's vectors", "today's trained head (host L22, last token)"):
+    scale = result.get("scaling", {})
+    for name in [] if not scale else (DEFAULT, FRONT, HOST, "trained head on the default's vectors", "today's trained head (host L22, last token)"):
         for n, goal in TARGETS.items():
             v = scale[name][n]["routed_mean"]
             rows.append([name, f"routing >= {100 * goal:.0f}% at {n} genes (held-out phrasings, mean)",
@@ -647,15 +713,17 @@ def targets(result: dict[str, Any]) -> list[str]:
         worst = min(v["worst_ratio"] for v in comp.values())
         rows.append([DEFAULT, "composed accuracy >= 95% of oracle on every skill (every size and draw)",
                      f"{worst:.3f}", "yes" if worst >= 0.95 else "**no**"])
-    if "latency" in result and 32 in result["latency"]:
-        lat = result["latency"][32]
-        for what, key, name, goal in (("composed forward", "forward", "composed forward", 1.10),
-                                      ("16-token generate", "generate", "composed generate", 1.10)):
-            v = lat[key][name]["ratio"]
-            rows.append([DEFAULT, f"{what} <= {goal:.2f}x the bare host, batch 32", f"{v:.3f}x",
-                         "yes" if v <= goal else "**no**"])
+    for key in ("latency", "latency_circuit"):
+        if key not in result or 32 not in result[key]:
+            continue
+        lat, genes = result[key][32], f"{result[key]['genes']} {result[key]['what']}"
+        for what, part, name, goal in (("composed forward", "forward", "composed forward", 1.10),
+                                       ("16-token generate", "generate", "composed generate", 1.10)):
+            v = lat[part][name]["ratio"]
+            rows.append([DEFAULT, f"{what} <= {goal:.2f}x the bare host, batch 32, {genes}",
+                         f"{v:.3f}x", "yes" if v <= goal else "**no**"])
         v = lat["router_share"]["router alone (MiniLM + decision; host part read in the pass)"]["ratio"]
-        rows.append([DEFAULT, "router <= 3% of a 16-token generation, batch 32", f"{100 * v:.2f}%",
+        rows.append([DEFAULT, f"router <= 3% of a 16-token generation, batch 32, {genes}", f"{100 * v:.2f}%",
                      "yes" if v <= 0.03 else "**no**"])
     if "hot_add" in result:
         v = result["hot_add"]["router_ms"]

@@ -21,11 +21,21 @@ own slice of the batch, added in place into the base layer's output:
     y = base(x);  y[s:e] += (x[s:e] @ A_g.T) @ B_g.T   for each group g with rows s..e-1
 
 so bare-host rows cost nothing beyond the host and a gene row costs its own rank, not the sum of all
-ranks. That pays on a CPU where the arithmetic sets the cost; calls that would save little per slice
-(one-token generation steps, tiny hosts: :data:`GROUPED_MIN_SAVED`) and calls on other devices keep the
-masked products, where the number of small operations sets the cost (bench/NOTES.md has the timings). A gene whose rows are spread over the batch (a composition that routes inside
-its forward pass cannot reorder it) gets them gathered and its update added back by index
-(``y.index_add_(0, rows_g, ...)``), which costs a copy of those rows per layer more than a slice.
+ranks. That pays on a CPU where the arithmetic sets the cost. A gene whose rows are spread over the batch
+(a composition that routes inside its forward pass cannot reorder it) gets them gathered and its update
+added back by index (``y.index_add_(0, rows_g, ...)``), which costs a copy of those rows per layer more
+than a slice.
+
+Calls where slices would save little (one-token generation steps, tiny hosts: :data:`GROUPED_MIN_SAVED`)
+run *gathered* on a CPU: every gene's rows taken at once, padded to the most rows any gene has, and all
+the genes' products in two batched matrix products over the genes' stacked weights (each gene's A and B
+padded with zeros to the layer's largest rank):
+
+    y = base(x);  y.index_add_(0, rows, bmm(bmm(x[rows_by_gene], A_stack), B_stack))
+
+a fixed handful of operations however many genes a batch mixes, reading each used gene's weights once
+and computing only the rows that express it. Other devices (CUDA) run the masked products, one kernel per
+product (:data:`GATHERED_DEVICES`). bench/NOTES.md and bench/REPORT-routing-scale.md have the timings.
 
 GPT-2's ``Conv1D`` layers (their weight stored transposed, PEFT's ``fan_in_fan_out``) run the same way:
 a LoRA's A and B act on the layer's input and output, never on the stored weight.
@@ -48,20 +58,26 @@ from .genes import in_out_features
 
 
 #: Multiply-adds that running grouped rows as slices must save per slice (per group with a gene in the
-#: layer) before they replace the masked products on a CPU: between what a 64-wide host's batch saves
-#: (no gain) and what a 128-wide host's saves (a gain); bench/NOTES.md has the measurements. Elsewhere
-#: (CUDA) the masked products always run: a slice costs kernel launches worth far more arithmetic there.
+#: layer), against every row through every gene, before a multi-token call on a CPU runs them rather than
+#: gathered: between what a 64-wide host's batch saves (no gain) and what a 128-wide host's saves (a gain);
+#: bench/NOTES.md has the measurements. One-token steps always run gathered.
 GROUPED_MIN_SAVED = 600_000
+
+#: Devices whose calls run by gene (slices, or gathered rows); elsewhere every call runs the masked
+#: products (one kernel per product: a launch on CUDA costs more than the arithmetic it saves).
+GATHERED_DEVICES = ("cpu",)
 
 
 @dataclass
 class _Layer:
     module: Any
-    a_cat: torch.Tensor  # (sum_r, in)
-    b_cat: torch.Tensor  # (out, sum_r), scaling folded in
+    a_cat: torch.Tensor  # (sum_r, in), a view of a_stack
+    b_cat: torch.Tensor  # (out, sum_r), scaling folded in, a view of bt_stack
     columns: torch.Tensor  # (n_genes, sum_r): 1 where a rank column belongs to that gene
     present: list[str]  # the genes this layer has, in column order
     spans: dict[str, tuple[int, int]]  # each present gene's rank columns in a_cat / b_cat
+    a_stack: torch.Tensor  # (n_present, rank, in): each gene's A padded to the layer's largest rank
+    bt_stack: torch.Tensor  # (n_present, rank, out): each gene's B.T, scaled, padded alike
 
 
 class FusedGenes:
@@ -114,16 +130,22 @@ class FusedGenes:
             present = [g for g in self.genes if g in module.lora_A]
             if not present:
                 continue
-            a = torch.cat([module.lora_A[g].weight for g in present], dim=0)
-            b = torch.cat([module.lora_B[g].weight * module.scaling[g] for g in present], dim=1)
-            columns = torch.zeros(len(self.genes), a.shape[0], dtype=a.dtype, device=a.device)
-            spans, start = {}, 0
-            for g in present:
-                r = module.lora_A[g].weight.shape[0]
-                columns[index[g], start:start + r] = 1
-                spans[g] = (start, start + r)
-                start += r
-            self.layers.append(_Layer(module, a.detach(), b.detach(), columns, present, spans))
+            # Each gene's A and B.T padded with zero rows to the layer's largest rank, stacked: the gathered
+            # path's batched products read them as they are, the others as views (sum_r = genes * rank).
+            ranks = [module.lora_A[g].weight.shape[0] for g in present]
+            rank = max(ranks)
+            first = module.lora_A[present[0]].weight
+            a = first.new_zeros(len(present), rank, first.shape[1])
+            bt = first.new_zeros(len(present), rank, module.lora_B[present[0]].weight.shape[0])
+            columns = torch.zeros(len(self.genes), len(present) * rank, dtype=a.dtype, device=a.device)
+            spans = {}
+            for k, (g, r) in enumerate(zip(present, ranks)):
+                a[k, :r] = module.lora_A[g].weight.detach()
+                bt[k, :r] = (module.lora_B[g].weight.detach() * module.scaling[g]).T
+                columns[index[g], k * rank:k * rank + r] = 1
+                spans[g] = (k * rank, k * rank + r)
+            self.layers.append(_Layer(module, a.view(-1, a.shape[-1]), bt.view(-1, bt.shape[-1]).T, columns,
+                                      present, spans, a, bt))
 
     def row_weights(self, rows: Sequence[Mapping[str, float]]) -> torch.Tensor:
         """``(batch, n_genes)`` weights from one ``{gene: weight}`` per row (empty: the bare host)."""
@@ -217,12 +239,56 @@ def _segments(layer: _Layer, groups: Sequence[_Group]) -> list[tuple[slice | tor
     return segments
 
 
+def _gathered(layer: _Layer, groups: Sequence[_Group], rows: int) -> tuple[Any, ...] | None:
+    """What the gathered path needs for this layer and batch (``None``: no row has a gene here).
+
+    ``take``: for each gene with rows here, its rows' batch indices padded to the most rows any gene
+    has (padding repeats row 0); ``keep`` the positions of real rows in ``take`` (``None`` without
+    padding), ``into`` their batch rows, ``weight`` their gene weights (``None`` when all are 1) and the
+    stacks of the genes used (views when every gene of the layer is).
+    """
+    members: dict[str, list[tuple[int, float]]] = {}
+    for sel, _, key in groups:
+        index = range(rows)[sel] if isinstance(sel, slice) else sel.tolist()
+        for gene, w in key:
+            if gene in layer.spans:
+                members.setdefault(gene, []).extend((int(i), w) for i in index)
+    if not members:
+        return None
+    used = [g for g in layer.present if g in members]
+    width = max(len(v) for v in members.values())
+    take, keep, into, weight = [], [], [], []
+    for u, gene in enumerate(used):
+        for k, (row, w) in enumerate(members[gene]):
+            keep.append(u * width + k)
+            into.append(row)
+            weight.append(w)
+        take.extend(row for row, _ in members[gene])
+        take.extend([0] * (width - len(members[gene])))
+    device = layer.a_stack.device
+    if len(used) == len(layer.present):
+        a, bt = layer.a_stack, layer.bt_stack
+    else:
+        pick = torch.tensor([layer.present.index(g) for g in used], device=device)
+        a, bt = layer.a_stack.index_select(0, pick), layer.bt_stack.index_select(0, pick)
+    return (torch.tensor(take, device=device), width,
+            None if len(keep) == len(take) else torch.tensor(keep, device=device),
+            torch.tensor(into, device=device),
+            None if all(w == 1.0 for w in weight) else torch.tensor(weight, dtype=a.dtype, device=device)[:, None, None],
+            a.transpose(1, 2), bt)
+
+
 def _grouped_forward(layer: _Layer, groups: Sequence[_Group], rows: int, masked: Any) -> Any:
-    """Each group's gene on its own rows when that saves enough arithmetic (see :data:`GROUPED_MIN_SAVED`),
-    else ``masked``: one-token steps and small hosts, where the number of small operations sets the cost
-    (bench/NOTES.md). Consecutive rows are a view of the batch and get
-    their update in place; rows spread over the batch are gathered and their update added back by index
-    (a composition that routes inside its pass cannot reorder the batch). Made when first used."""
+    """The LoRA layer's forward for this batch, on one of three paths.
+
+    On a CPU, each group's gene runs on its own rows when that saves enough arithmetic (see
+    :data:`GROUPED_MIN_SAVED`): consecutive rows are a view of the batch and get their update in place;
+    rows spread over the batch are gathered and their update added back by index (a composition that
+    routes inside its pass cannot reorder the batch). Smaller calls (one-token generation steps, small
+    hosts) run *gathered*: every gene's rows taken at once (padded to the most rows a gene has) and all
+    genes' products in two batched matrix products, a fixed handful of operations that read each used
+    gene's weights once, however many genes a batch mixes. Elsewhere (CUDA) ``masked``. Made when first used.
+    """
     base = layer.module.base_layer
     in_features, out_features = in_out_features(base)  # type: ignore[misc]  # supported() checked it
     total = layer.a_cat.shape[0]
@@ -234,18 +300,34 @@ def _grouped_forward(layer: _Layer, groups: Sequence[_Group], rows: int, masked:
     # Multiply-adds per position that slices save over the masked products (every row, every rank column).
     saved_per_slice = (in_features + out_features) * (rows * total - used) / max(1, slices)
     segments: list[tuple[slice | torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
+    gathered: tuple[Any, ...] | None = None
+    empty = not slices  # no row expresses a gene of this layer
 
     def forward(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        nonlocal segments
-        if x.device.type != "cpu" or x.dim() != 3 or x.shape[1] * saved_per_slice < GROUPED_MIN_SAVED:
+        nonlocal segments, gathered
+        if x.device.type not in GATHERED_DEVICES or x.dim() != 3:
             return masked(x, *args, **kwargs)
-        if segments is None:
-            segments = _segments(layer, groups)
         kwargs.pop("adapter_names", None)
         if x.shape[0] != rows:
             raise RouterError(f"The fused engine got a batch of shape {tuple(x.shape)} for {rows} rows.",
                               hint="Run one batch per call (no beam search), or use engine='peft'.")
         out = base(x, *args, **kwargs)
+        if empty:
+            return out
+        if x.shape[1] == 1 or x.shape[1] * saved_per_slice < GROUPED_MIN_SAVED:
+            if gathered is None:
+                gathered = _gathered(layer, groups, rows)
+            take, width, keep, into, weight, a_t, bt = gathered
+            n, positions = a_t.shape[0], x.shape[1]
+            part = x.index_select(0, take).view(n, width * positions, -1).to(a_t.dtype)
+            delta = torch.bmm(torch.bmm(part, a_t), bt).view(n * width, positions, -1)
+            if keep is not None:
+                delta = delta.index_select(0, keep)
+            if weight is not None:
+                delta = delta * weight
+            return out.index_add_(0, into, delta.to(out.dtype))
+        if segments is None:
+            segments = _segments(layer, groups)
         for sel, a, bt in segments:
             part = x[sel] if isinstance(sel, slice) else x.index_select(0, sel)
             delta = part.reshape(-1, part.shape[-1]).to(a.dtype) @ a.T

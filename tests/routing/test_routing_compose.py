@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -69,13 +70,40 @@ def test_routed_generation_solves_each_skill(comp):
         assert all(abs(sum(o.decision.probabilities.values()) - 1) < 1e-4 for o in out)
 
 
-@pytest.mark.parametrize("slices", [True, False], ids=["grouped-slices", "masked"])
-def test_fused_engine_equals_peft_mixed_batches(tiny_zoo, zoo_genes, monkeypatch, slices):
+def force_path(monkeypatch, path: str) -> None:
+    """Make the fused engine run its multi-token calls on one path: ``slices`` (each gene on its rows),
+    ``gathered`` (every gene's rows at once, batched products) or ``masked`` (every row through every gene)."""
     from genehub.routing import fused as fused_module
 
-    # The tiny host's calls are below the size from which grouped rows run as slices: force each path.
-    monkeypatch.setattr(fused_module, "GROUPED_MIN_SAVED", 0 if slices else 10**15)
-    genes = [zoo_genes["sort"], zoo_genes["upper"]]
+    # The tiny host's calls are below the size from which grouped rows run as slices.
+    monkeypatch.setattr(fused_module, "GROUPED_MIN_SAVED", 0 if path == "slices" else 10**15)
+    if path == "masked":
+        monkeypatch.setattr(fused_module, "GATHERED_DEVICES", ())
+
+
+def lower_rank(src, dst, rank: int):
+    """A copy of gene ``src`` whose LoRA keeps only its first ``rank`` rank columns (a gene of another rank)."""
+    from safetensors.torch import load_file, save_file
+
+    dst = Path(shutil.copytree(src, dst))
+    weights = load_file(str(dst / "adapter_model.safetensors"))
+    cut = {k: (v[:rank] if "lora_A" in k else v[:, :rank]).contiguous() for k, v in weights.items()}
+    save_file(cut, str(dst / "adapter_model.safetensors"))
+    config = json.loads((dst / "adapter_config.json").read_text())
+    config["r"] = rank
+    (dst / "adapter_config.json").write_text(json.dumps(config))
+    return dst
+
+
+PATHS = ["slices", "gathered", "masked"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_fused_engine_equals_peft_mixed_batches(tiny_zoo, zoo_genes, monkeypatch, path, tmp_path):
+    force_path(monkeypatch, path)
+    rank = json.loads((Path(zoo_genes["upper"]) / "adapter_config.json").read_text())["r"]
+    # genes of different ranks: the engine pads each layer's genes to its largest rank
+    genes = [zoo_genes["sort"], lower_rank(zoo_genes["upper"], tmp_path / "upper", rank // 2)]
     fused = compose(tiny_zoo.host, genes, engine="fused", none_prompts=none_prompts)
     peft = compose(tiny_zoo.host, genes, fused.router, engine="peft")
     prompts = [p for pair in zip(*PROMPTS.values()) for p in pair]  # interleaved: sort, upper, none, sort, ...
@@ -265,14 +293,12 @@ def late_genes(zoo_genes, tmp_path_factory):
     return {s: late_gene(zoo_genes[s], root / s, 1) for s in ("sort", "upper")}
 
 
-@pytest.mark.parametrize("by_gene", [True, False], ids=["rows-by-gene", "masked"])
-def test_routing_inside_the_forward_pass_equals_routing_in_its_own_pass(tiny_zoo, late_genes, monkeypatch, by_gene):
-    from genehub.routing import fused as fused_module
+@pytest.mark.parametrize("path", PATHS)
+def test_routing_inside_the_forward_pass_equals_routing_in_its_own_pass(tiny_zoo, late_genes, monkeypatch, path):
     from genehub.routing import router as router_module
     from genehub.routing.features import feature_module
 
-    # Force each path of the fused engine (the tiny host's calls are below the size where rows run by gene).
-    monkeypatch.setattr(fused_module, "GROUPED_MIN_SAVED", 0 if by_gene else 10**15)
+    force_path(monkeypatch, path)
 
     genes = [late_genes["sort"], late_genes["upper"]]
     # the genes start at block 1, the router reads block 0's output
@@ -343,11 +369,9 @@ def test_engines_agree_on_cuda(tiny_zoo, zoo_genes):
     assert [(g.gene, g.text) for g in peft.generate(prompts, max_new_tokens=8)] == on_cpu
 
 
-@pytest.mark.parametrize("slices", [True, False], ids=["grouped-slices", "masked"])
-def test_on_step_hands_each_rows_tokens_in_the_prompts_order(tiny_zoo, zoo_genes, monkeypatch, slices):
-    from genehub.routing import fused as fused_module
-
-    monkeypatch.setattr(fused_module, "GROUPED_MIN_SAVED", 0 if slices else 10**15)
+@pytest.mark.parametrize("path", PATHS)
+def test_on_step_hands_each_rows_tokens_in_the_prompts_order(tiny_zoo, zoo_genes, monkeypatch, path):
+    force_path(monkeypatch, path)
     comp = compose(tiny_zoo.host, [zoo_genes["sort"], zoo_genes["upper"]], none_prompts=none_prompts)
     prompts = [p for pair in zip(*PROMPTS.values()) for p in pair]  # interleaved: the grouped path reorders rows
     steps: list[list[int]] = []
