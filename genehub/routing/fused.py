@@ -1,4 +1,4 @@
-"""A faster mixed-gene batch: every gene of a LoRA layer in one pair of matrix products, rows masked.
+"""A faster mixed-gene batch: the genes of a LoRA layer in a fixed handful of operations, not a loop per gene.
 
 PEFT's mixed adapter batches (``adapter_names``) loop over the adapters of a batch in every LoRA layer,
 gathering each adapter's rows, running its A and B, and scattering the result back: a handful of small
@@ -188,7 +188,7 @@ class FusedGenes:
                 if key not in masks:
                     masks[key] = (weights.to(layer.columns) @ layer.columns).unsqueeze(1)  # (batch, 1, sum_r)
                 mask = masks[key]
-                forward = _grouped_forward(layer, groups, len(rows),
+                forward = _layer_forward(layer, groups, len(rows),
                                            _forward(layer.module.base_layer, layer.a_cat, layer.b_cat, mask))
                 originals.append(layer.module)
                 layer.module.forward = forward
@@ -278,7 +278,7 @@ def _gathered(layer: _Layer, groups: Sequence[_Group], rows: int) -> tuple[Any, 
             a.transpose(1, 2), bt)
 
 
-def _grouped_forward(layer: _Layer, groups: Sequence[_Group], rows: int, masked: Any) -> Any:
+def _layer_forward(layer: _Layer, groups: Sequence[_Group], rows: int, masked: Any) -> Any:
     """The LoRA layer's forward for this batch, on one of three paths.
 
     On a CPU, each group's gene runs on its own rows when that saves enough arithmetic (see
