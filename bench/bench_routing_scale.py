@@ -355,18 +355,14 @@ def finish(md: list[str], result: dict[str, Any], out: Path, started: float) -> 
 
 def latency_section(args: argparse.Namespace, data: dict[str, Any], host: Path, info: Any, result: dict[str, Any]) -> list[str]:
     """``--latency-only``: the latency rows with the first trained skill LoRAs and with extract-sized genes."""
-    from genehub.routing import compose
-
     loras = R.trained_loras()
     trained = sorted(loras)
     model, tokenizer = load_fresh(host)
     skills = trained[:args.latency_genes]
     genes = skill_genes(Path(args.genes), skills, loras, data, host, info, model, tokenizer)
-    comp_model, comp_tok = load_fresh(host)
-    comp = compose(host, [genes[s] for s in skills], model=comp_model, tokenizer=comp_tok,
-                   none_prompts=data["general_calibration"])
+    comp = fresh_composition(host, [genes[s] for s in skills], data)
     md, result["latency"] = latency(comp, data, args, host, FULL_SIZE)
-    del comp, comp_model
+    del comp
     circuit_md, result["latency_circuit"] = circuit_latency(args, data, host, info, model, tokenizer, loras, trained)
     return md + circuit_md
 
@@ -374,8 +370,6 @@ def latency_section(args: argparse.Namespace, data: dict[str, Any], host: Path, 
 def real_section(args: argparse.Namespace, data: dict[str, Any], spaces: dict[str, M.Space], host: Path, info: Any,
                  model: Any, tokenizer: Any) -> tuple[list[str], dict[str, Any]]:
     """Composed accuracy, the gene never seen, latency and the other routers, on the trained skill LoRAs."""
-    from genehub.routing import compose
-
     loras = R.trained_loras()
     trained = sorted(loras)[:args.max_genes]
     md = [f"### Composed accuracy, on the skills whose LoRA is trained ({len(trained)} of {len(data['train'])})", ""]
@@ -391,9 +385,7 @@ def real_section(args: argparse.Namespace, data: dict[str, Any], spaces: dict[st
     # A live composition of all but the last gene, which is then added from its card alone.
     log("composition ...")
     first, newcomer = trained[:-1], trained[-1]
-    comp_model, comp_tok = load_fresh(host)
-    comp = compose(host, [genes[s] for s in first], model=comp_model, tokenizer=comp_tok,
-                   none_prompts=data["general_calibration"])
+    comp = fresh_composition(host, [genes[s] for s in first], data)
     hot = hot_add(comp, genes[newcomer], data, newcomer, names)
     result["hot_add"] = hot
     # The library's decisions equal the bench's (cached vectors) on every test row.
@@ -405,7 +397,7 @@ def real_section(args: argparse.Namespace, data: dict[str, Any], spaces: dict[st
     agree = sum((names[b] if b else None) == a for a, b in zip(lib, bench)) / len(lib)
     result["library_agreement"] = agree
 
-    em = R.ExactMatch(comp.model, comp_tok, rows, names)
+    em = R.ExactMatch(comp.model, comp.tokenizer, rows, names)
     check_skill = trained[0]
     em.fill([(check_skill, i, check_skill) for i in range(len(rows[check_skill]))])
     oracle_check = sum(em.cache[(check_skill, i, check_skill)] for i in range(len(rows[check_skill]))) / len(rows[check_skill])
@@ -463,7 +455,6 @@ def real_section(args: argparse.Namespace, data: dict[str, Any], spaces: dict[st
         lat_md, lat = latency(comp, data, args, host, FULL_SIZE)
         md += lat_md
         result["latency"] = lat
-        del comp, comp_model
         lat_md, result["latency_circuit"] = circuit_latency(args, data, host, info, model, tokenizer, loras, trained)
         md += lat_md
     base_md, base = baselines(args, data, spaces, genes, trained, em, names, host, tokenizer)
@@ -505,21 +496,24 @@ def skill_genes(root: Path, skills: list[str], loras: dict[str, Path], data: dic
 def circuit_latency(args: argparse.Namespace, data: dict[str, Any], host: Path, info: Any, model: Any, tokenizer: Any,
                     loras: dict[str, Path], trained: list[str]) -> tuple[list[str], dict[str, Any]]:
     """The latency rows again with extract-sized genes of the same skills."""
-    from genehub.routing import compose
-
     skills = trained[:args.latency_genes]
     log(f"{len(skills)} extract-sized genes ...")
     genes = skill_genes(Path(args.genes + "-circuit"), skills, loras, data, host, info, model, tokenizer, circuit=True)
-    comp_model, comp_tok = load_fresh(host)
-    comp = compose(host, [genes[s] for s in skills], model=comp_model, tokenizer=comp_tok,
-                   none_prompts=data["general_calibration"])
-    md, out = latency(comp, data, args, host, CIRCUIT_SIZE)
+    md, out = latency(fresh_composition(host, [genes[s] for s in skills], data), data, args, host, CIRCUIT_SIZE)
     md.insert(2, "The same skills' LoRAs cut to the size of the genes `genehub extract` makes on this host (the "
                  "demo's: rank 8, the MLP of three blocks and the attention of one, 0.5-0.7 MB): the truncated SVD "
                  "of each LoRA's update at four blocks drawn per skill (`_routing_real.write_circuit_gene`). "
                  "Their accuracy is not measured: these rows are about the cost of composing genes of that size.")
     md.insert(3, "")
     return md, out
+
+
+def fresh_composition(host: Path, gene_dirs: list[Path], data: dict[str, Any]) -> Any:
+    """The genes composed on a host loaded for the composition alone (the bench's other copies stay bare)."""
+    from genehub.routing import compose
+
+    model, tokenizer = load_fresh(host)
+    return compose(host, gene_dirs, model=model, tokenizer=tokenizer, none_prompts=data["general_calibration"])
 
 
 def load_fresh(host: Path) -> tuple[Any, Any]:

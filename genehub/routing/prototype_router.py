@@ -26,7 +26,7 @@ import torch
 from ..errors import IncompatibleError, RouterError, UsageError
 from .encoders import ConcatEncoder, Encoder, HostEncoder, encoder_from_spec, normalise, route_texts, spec_problems
 from .genes import NONE
-from .prototypes import GenePrototypes, encoder_tokenizer, load_prototypes
+from .prototypes import GenePrototypes, encoder_tokenizer, load_prototypes, with_exemplars
 from .router import RoutingDecision
 
 DEFAULT_TEMPERATURE = 0.02
@@ -162,8 +162,7 @@ class PrototypeRouter:
         out = self._nearest(x @ self._matrix.T, self._owner)
         if self._exemplars is None:
             return out
-        near = self._nearest(x @ self._exemplars.T, self._exemplar_owner)
-        return torch.where(near >= self._exemplar_match, torch.maximum(out, near), out)
+        return with_exemplars(out, self._nearest(x @ self._exemplars.T, self._exemplar_owner), self._exemplar_match)
 
     def _nearest(self, sims: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
         """``(n, genes)``: the largest of each gene's columns of ``sims`` (-2 for a gene with none)."""

@@ -104,7 +104,12 @@ def gene_scores(x: torch.Tensor, prototypes: torch.Tensor, exemplars: torch.Tens
     score = similarity(x, prototypes)
     if exemplars is None or match is None:
         return score
-    near = similarity(x, exemplars)
+    return with_exemplars(score, similarity(x, exemplars), match)
+
+
+def with_exemplars(score: torch.Tensor, near: torch.Tensor, match: float | torch.Tensor) -> torch.Tensor:
+    """The exemplar rule: the nearest exemplar's similarity ``near`` replaces the prototype score where it
+    is at least ``match`` (a gene's, or one per gene's column) and higher."""
     return torch.where(near >= match, torch.maximum(score, near), score)
 
 
