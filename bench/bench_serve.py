@@ -71,7 +71,7 @@ class BareEngine:
         return [RoutingDecision(p, None, 1.0, {}) for p in prompts]
 
     def generate(self, prompts: list[str], *, max_new_tokens: int, genes: Any = None, on_step: Any = None,
-                 **kwargs: Any) -> list[Any]:
+                 on_route: Any = None, **kwargs: Any) -> list[Any]:
         import torch
         from transformers.generation.streamers import BaseStreamer
 
@@ -88,6 +88,8 @@ class BareEngine:
             def end(self) -> None:
                 pass
 
+        if on_route is not None and genes is None:
+            on_route(self.route(prompts))
         self.tokenizer.padding_side = "left"
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True)
         with torch.no_grad():

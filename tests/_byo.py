@@ -126,8 +126,10 @@ def fine_tune(host: Path, out: Path, data: Path, *, chat: bool = False, steps: i
 
 
 def random_gene(host: Path, out: Path, *, name: str, seed: int,
-                modules: tuple[str, ...] = ("c_attn", "c_proj", "c_fc")) -> Path:
-    """A gene with a random LoRA (B non-zero: it changes outputs) on a GPT-2 host's Conv1D layers."""
+                modules: tuple[str, ...] = ("c_attn", "c_proj", "c_fc"), layers: tuple[int, ...] | None = None,
+                examples: list[str] | None = None) -> Path:
+    """A gene with a random LoRA (B non-zero: it changes outputs) on ``modules`` of ``host`` (a GPT-2's
+    Conv1D layers by default), at ``layers`` (default: all), with ``examples`` as its example prompts."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -136,14 +138,38 @@ def random_gene(host: Path, out: Path, *, name: str, seed: int,
 
     torch.manual_seed(seed)
     model, _ = load_host(host)
-    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=list(modules), fan_in_fan_out=True))
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=list(modules),
+                                            layers_to_transform=list(layers) if layers else None,
+                                            fan_in_fan_out=model.config.model_type == "gpt2"))
     with torch.no_grad():
         for param_name, param in peft.named_parameters():
             if "lora_B" in param_name:
                 param.normal_(0.0, 0.3)
-    card = example_card(describe_host(host), name=name, skill=name.removesuffix("-gene"), target_modules=modules)
+    card = example_card(describe_host(host), name=name, skill=name.removesuffix("-gene"), target_modules=modules,
+                        layers=layers)
+    prompts = examples or [f"{name} {i}:" for i in range(8)]
     return write_gene(out, peft_model_or_adapter_dir=peft, card=card,
-                      examples=[{"prompt": f"{name} {i}:", "answer": "x"} for i in range(8)])
+                      examples=[{"prompt": p, "answer": "x"} for p in prompts])
+
+
+def routed_chat_genes(host: Path, root: Path) -> list[Path]:
+    """Two random genes on a Llama ``host`` with a chat template, acting from block 1 on, whose routing
+    blocks read the host's own states after block 0 in its chat template (``host:1``, calibrated on
+    :data:`GENERAL`): a composition of them routes inside its forward pass."""
+    from genehub.hosts import describe_host, load_host
+    from genehub.routing.encoders import chat_texts, make_encoder
+    from genehub.routing.prototypes import build_routing
+
+    model, tokenizer = load_host(host)
+    encoder = make_encoder("host:1", general=GENERAL, model=model, tokenizer=tokenizer, host=describe_host(host))
+    genes = []
+    for seed, (name, phrasing) in enumerate((("last-gene", PHRASINGS[0]), ("first-gene", "first letter of {w}:"))):
+        examples = chat_texts(tokenizer, [phrasing.format(w=w) for w in WORDS], "chat")
+        gene = random_gene(host, root / name, name=name, seed=seed, modules=("q_proj", "v_proj", "down_proj"),
+                           layers=(1,), examples=examples)
+        build_routing(gene, encoder, GENERAL)
+        genes.append(gene)
+    return genes
 
 
 @dataclass(frozen=True)

@@ -233,9 +233,11 @@ class Composition:
             yield {k: v[index] for k, v in enc.items()}, torch.argsort(index)
 
     def _run(self, prompts: Sequence[str], enc: dict[str, torch.Tensor], genes: Sequence[str | None] | None,
-             call: Callable[[dict[str, Any], torch.Tensor | None], torch.Tensor]
+             call: Callable[[dict[str, Any], torch.Tensor | None], torch.Tensor],
+             on_route: Callable[[list[RoutingDecision]], None] | None = None
              ) -> tuple[torch.Tensor, list[str], list[RoutingDecision | None]]:
-        """``call(inputs, back)`` with each row expressing its gene (``genes``, or the router's choice).
+        """``call(inputs, back)`` with each row expressing its gene (``genes``, or the router's choice,
+        handed to ``on_route`` as soon as it is made: inside the pass, or before it).
 
         ``back`` is the permutation that puts the model's rows back in the prompts' order (``None`` when
         they are in it). Returns the output rows in the prompts' order, the adapter name per row and the decisions.
@@ -249,6 +251,8 @@ class Composition:
             with ExitStack() as stack:
                 def express(features: torch.Tensor) -> None:  # called inside the pass, at the router's layer
                     decisions.extend(plan.decide(features))
+                    if on_route is not None:
+                        on_route(list(decisions))
                     stack.enter_context(fused.apply([self.gene_weights(d) for d in decisions]))
 
                 stack.enter_context(features_in_pass(self.model, enc["attention_mask"], layer=plan.layer,
@@ -259,6 +263,8 @@ class Composition:
                                   hint="Compose with route_in_pass=False.")
             return out, [d.gene or BASE_ADAPTER for d in decisions], list(decisions)
         names, decisions_ = self._names_for(prompts, genes, enc)
+        if on_route is not None and genes is None:
+            on_route(list(decisions_))  # type: ignore[arg-type]
         with self._expressing(enc, names, decisions_) as (inputs, back):
             out = call(inputs, back)
         return (out if back is None else out[back]), names, decisions_
@@ -277,6 +283,7 @@ class Composition:
     @torch.no_grad()
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int = 16,
                  genes: Sequence[str | None] | None = None, on_step: Callable[[list[int]], None] | None = None,
+                 on_route: Callable[[list[RoutingDecision]], None] | None = None,
                  **generate_kwargs: Any) -> list[Generation]:
         """Route each prompt and generate greedily, the whole batch in one mixed-adapter ``generate``.
 
@@ -286,6 +293,9 @@ class Composition:
             genes: one gene name (or ``None``) per prompt, overriding the router (oracle routing).
             on_step: called after each decoding step with the new token id of every prompt, in the prompts'
                 order (rows that have finished get the pad token); for streaming.
+            on_route: called once with the router's decision for every prompt, in order, as soon as they
+                are made (inside the pass when it routes there): before the first new token. Not called
+                when ``genes`` is given.
             **generate_kwargs: passed to ``generate`` (e.g. ``min_new_tokens``).
 
         Returns:
@@ -296,7 +306,7 @@ class Composition:
         out, names, decisions = self._run(prompts, enc, genes, lambda inputs, back: self.model.generate(
             **inputs, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=self.tokenizer.eos_token_id,
             pad_token_id=pad_token_id(self.tokenizer), streamer=None if on_step is None else _Steps(on_step, back),
-            **generate_kwargs))
+            **generate_kwargs), on_route)
         new = out[:, enc["input_ids"].shape[1]:]
         texts = [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
         return [Generation(p, t, None if n == BASE_ADAPTER else (d.gene if d else n), d)

@@ -187,30 +187,44 @@ class PrototypeDriver(Driver):
 
     def in_pass(self, model: Any, tokenizer: Any, prompts: Sequence[str], encoding: dict[str, torch.Tensor], *,
                 top_k: int) -> InPass | None:
+        """The plan to read the host part inside the pass. With a chat-template encoder the pass reads what
+        the encoder reads only for prompts that are one user turn formatted as it formats them; the other
+        rows of the batch (a raw completion prompt, several turns) are routed first, in a pass of the
+        router's own over those rows alone, and the rest inside the pass (None when no row can be)."""
         found = self.router.host_part()
         if found is None:
             return None
         host, index = found
         prompts = list(prompts)
-        if host.template == "chat":
-            messages = user_messages(tokenizer, prompts)
-            # The pass must read exactly what the encoder reads: one chat turn, formatted as it formats it.
-            if any(m is None for m in messages) or chat_texts(tokenizer, messages, "chat") != prompts:  # type: ignore[arg-type]
-                return None
-            texts: list[str] = [m for m in messages if m is not None]
-        else:
-            texts = prompts
         offsets = encode_with_offsets(tokenizer, prompts)
         if not torch.equal(offsets["input_ids"], encoding["input_ids"].cpu()):
             return None  # tokenized another way than the encoder would: route in its own pass
-        mask = host.pool_mask(prompts, texts, offsets)
+        texts = list(prompts)
+        inside = list(range(len(prompts)))
+        if host.template == "chat":
+            messages = user_messages(tokenizer, prompts)
+            turns = [i for i, m in enumerate(messages) if m is not None]
+            formatted = chat_texts(tokenizer, [messages[i] for i in turns], "chat") if turns else []
+            inside = [i for i, text in zip(turns, formatted) if text == prompts[i]]
+            if not inside:
+                return None
+            texts = [messages[i] if i in inside else p for i, p in enumerate(prompts)]  # type: ignore[misc]
+        outside = [i for i in range(len(prompts)) if i not in inside]
+        early = self.router.route([prompts[i] for i in outside], top_k=top_k) if outside else []
+        read = [texts[i] for i in inside]
+        mask = host.pool_mask(prompts, texts, offsets)  # an outside row pools its whole prompt, unread
         others = None
         if index is not None:  # the other parts (the sentence model) read the prompts before the pass
             parts = self.router.encoder.parts  # type: ignore[union-attr]
-            others = [None if i == index else p.encode(texts) for i, p in enumerate(parts)]
+            others = [None if i == index else p.encode(read) for i, p in enumerate(parts)]
 
         def decide(pooled: torch.Tensor) -> list[RoutingDecision]:
-            return self.router.decide(texts, self.router.vectors_from_host(texts, pooled, others), top_k=top_k)
+            rows = pooled[torch.tensor(inside, device=pooled.device)] if outside else pooled
+            chosen = self.router.decide(read, self.router.vectors_from_host(read, rows, others), top_k=top_k)
+            out: list[RoutingDecision | None] = [None] * len(prompts)
+            for i, d in [*zip(inside, chosen), *zip(outside, early)]:
+                out[i] = d
+            return out  # type: ignore[return-value]
 
         return InPass(host.layer, host.pooling, mask.to(encoding["attention_mask"].device), decide)
 

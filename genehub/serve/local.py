@@ -324,8 +324,13 @@ class LocalBackend:
     def _generate(self, jobs: list[Job]) -> None:
         from transformers import StoppingCriteriaList
 
+        from ..routing.encoders import user_messages
+
         comp = self.comp
-        in_pass = all(j.target.kind == "route" and j.route_text == j.prompt and j.on_event is None for j in jobs)
+        # The composition routes the batch itself (inside its pass where it can) when every job is routed on
+        # what the composition would read of its prompt: the prompt itself, or the one user message it formats.
+        messages = user_messages(comp.tokenizer, [j.prompt for j in jobs])
+        in_pass = all(j.target.kind == "route" and j.route_text in (j.prompt, m) for j, m in zip(jobs, messages))
         served: list[Served | None] = [None] * len(jobs)
         genes: list[str | None] | None = None
         if not in_pass:
@@ -342,13 +347,20 @@ class LocalBackend:
                     j.on_event("start", s)
         rows = [_Row(j, comp.tokenizer, comp.tokenizer.eos_token_id, s) for j, s in zip(jobs, served)]
 
+        def on_route(decisions: list[Any]) -> None:  # the composition's own decisions, before the first token
+            for row, d in zip(rows, decisions):
+                row.served = Served(d.gene, True, round(d.confidence, 6))
+                if row.job.on_event is not None:
+                    row.job.on_event("start", row.served)
+
         def on_step(tokens: list[int]) -> None:
             for row, token in zip(rows, tokens):
                 row.step(token)
 
         extra = {"min_new_tokens": jobs[0].min_tokens} if jobs[0].min_tokens else {}
         out = comp.generate([j.prompt for j in jobs], max_new_tokens=max(j.max_tokens for j in jobs), genes=genes,
-                            on_step=on_step, stopping_criteria=StoppingCriteriaList([_AllDone(rows)]), **extra)
+                            on_step=on_step, on_route=on_route if in_pass else None,
+                            stopping_criteria=StoppingCriteriaList([_AllDone(rows)]), **extra)
         for row, gen in zip(rows, out):
             d = gen.decision
             row.resolve(row.served or Served(gen.gene, True, round(d.confidence, 6) if d else None))

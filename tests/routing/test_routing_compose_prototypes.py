@@ -156,3 +156,42 @@ def test_host_part_read_inside_the_pass_equals_its_own_pass_and_none_rows_equal_
         assert got[i].text == bare_text[i]
     gene_row = next(i for i, g in enumerate(got) if g.gene is not None)  # the genes do change the host
     assert (got_logits[gene_row][mask[gene_row]] - bare[gene_row][mask[gene_row]]).abs().max() > 1e-2
+
+
+def test_chat_turns_route_inside_the_pass_and_raw_prompts_beside_it_in_a_pass_over_them_alone(tmp_path, monkeypatch):
+    from _byo import GENERAL, routed_chat_genes, tiny_model
+    from genehub.routing.encoders import chat_texts
+    from genehub.routing.encoders import host as host_module
+
+    host = tiny_model("llama", tmp_path / "host")
+    genes = routed_chat_genes(host, tmp_path / "genes")
+    inside = compose(host, genes, none_prompts=GENERAL)
+    own = compose(host, genes, inside.router, route_in_pass=False)
+    assert inside.routes_in_pass and not own.routes_in_pass
+    _, tokenizer = load_host(host)
+    turns = chat_texts(tokenizer, ["last of owl:", "first letter of zip:", "last of fig:", "hello there."], "chat")
+    prompts = [turns[0], "first letter of cab:", turns[1], "last of egg:", turns[2], turns[3]]  # rows 1 and 3 raw
+    want = own.generate(prompts, max_new_tokens=6)
+    assert {g.gene for g in want} >= {"last-gene", "first-gene"}
+
+    read, events = [], []
+    real = host_module.host_features
+
+    def counted(model, tokenizer, texts, **kwargs):
+        read.append(list(texts))
+        return real(model, tokenizer, texts, **kwargs)
+
+    monkeypatch.setattr(host_module, "host_features", counted)
+    got = inside.generate(prompts, max_new_tokens=6, on_route=lambda d: events.append([x.gene for x in d]),
+                          on_step=lambda tokens: events.append("step"))
+    assert len(read) == 1 and len(read[0]) == 2  # a pass of the router's own over the two raw prompts only
+    assert [(g.gene, g.text) for g in got] == [(g.gene, g.text) for g in want]
+    for a, b in zip(got, want):
+        assert a.decision.probabilities == pytest.approx(b.decision.probabilities, abs=1e-5)
+    assert events[0] == [g.gene for g in got] and events[1:] == ["step"] * 6  # decisions before the first token
+    read.clear()
+    inside.generate(turns, max_new_tokens=2)
+    assert read == []  # every row a chat turn: no pass of its own at all
+    events.clear()
+    inside.generate(prompts, genes=[None] * 6, max_new_tokens=2, on_route=events.append)
+    assert events == []  # genes given: no decision to hand over
