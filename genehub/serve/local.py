@@ -330,10 +330,10 @@ class LocalBackend:
         # The composition routes the batch itself (inside its pass where it can) when every job is routed on
         # what the composition would read of its prompt: the prompt itself, or the one user message it formats.
         messages = user_messages(comp.tokenizer, [j.prompt for j in jobs])
-        in_pass = all(j.target.kind == "route" and j.route_text in (j.prompt, m) for j, m in zip(jobs, messages))
+        routes_itself = all(j.target.kind == "route" and j.route_text in (j.prompt, m) for j, m in zip(jobs, messages))
         served: list[Served | None] = [None] * len(jobs)
         genes: list[str | None] | None = None
-        if not in_pass:
+        if not routes_itself:
             routed = [i for i, j in enumerate(jobs) if j.target.kind == "route"]
             decisions = comp.route([jobs[i].route_text for i in routed]) if routed else []
             for i, d in zip(routed, decisions):
@@ -359,7 +359,7 @@ class LocalBackend:
 
         extra = {"min_new_tokens": jobs[0].min_tokens} if jobs[0].min_tokens else {}
         out = comp.generate([j.prompt for j in jobs], max_new_tokens=max(j.max_tokens for j in jobs), genes=genes,
-                            on_step=on_step, on_route=on_route if in_pass else None,
+                            on_step=on_step, on_route=on_route if routes_itself else None,
                             stopping_criteria=StoppingCriteriaList([_AllDone(rows)]), **extra)
         for row, gen in zip(rows, out):
             d = gen.decision
