@@ -36,7 +36,7 @@ def test_chat_raw_and_streamed_requests_in_one_batch_answer_as_the_composition_r
     prompts = chat_texts(comp.tokenizer, CHATS, "chat") + RAW
     want = comp.generate(prompts, max_new_tokens=6)
     assert {g.gene for g in want} == {"last-gene", "first-gene", None}
-    backend = LocalBackend(comp, ServeConfig(batch_window_ms=500))
+    backend = LocalBackend(comp, ServeConfig(batch_window_ms=1000))
     name = backend.name
     bodies = [("/v1/chat/completions", {"model": name, "messages": [{"role": "user", "content": c}], "max_tokens": 6})
               for c in CHATS]
@@ -65,7 +65,8 @@ def test_chat_raw_and_streamed_requests_in_one_batch_answer_as_the_composition_r
     assert backend.batcher.stats.largest == len(bodies)  # one batch
     assert read == [len(RAW)]  # the host read for routing only the raw prompts, beside the pass
     got = [json.loads(body) for _, body in replies[:-1]]
-    texts = [c["choices"][0]["message"]["content"] for c in got[:len(CHATS)]] + [c["choices"][0]["text"] for c in got[len(CHATS):]]
+    texts = ([c["choices"][0]["message"]["content"] for c in got[:len(CHATS)]]
+             + [c["choices"][0]["text"] for c in got[len(CHATS):]])
     assert [(t, c["genehub"]["gene"]) for t, c in zip(texts, got)] == [(g.text, g.gene) for g in want]
     assert all(c["genehub"]["routed"] for c in got)
     headers, stream = replies[-1]
