@@ -130,6 +130,11 @@ class _Row:
         self.job.resolve(Completion(self.text, self.finish or "length", self.job.prompt_tokens, len(self.ids), served))
 
 
+def _routed(decision: Any) -> Served:
+    """What served a row the router chose for."""
+    return Served(decision.gene, True, round(decision.confidence, 6))
+
+
 class _AllDone:
     """A ``generate`` stopping criterion: stop the whole batch once every row is done (rows have their own
     limits; ``generate`` only knows the longest)."""
@@ -337,7 +342,7 @@ class LocalBackend:
             routed = [i for i, j in enumerate(jobs) if j.target.kind == "route"]
             decisions = comp.route([jobs[i].route_text for i in routed]) if routed else []
             for i, d in zip(routed, decisions):
-                served[i] = Served(d.gene, True, round(d.confidence, 6))
+                served[i] = _routed(d)
             for i, j in enumerate(jobs):
                 if j.target.kind != "route":
                     served[i] = Served(j.target.gene, False)
@@ -349,7 +354,7 @@ class LocalBackend:
 
         def on_route(decisions: list[Any]) -> None:  # the composition's own decisions, before the first token
             for row, d in zip(rows, decisions):
-                row.served = Served(d.gene, True, round(d.confidence, 6))
+                row.served = _routed(d)
                 if row.job.on_event is not None:
                     row.job.on_event("start", row.served)
 
@@ -358,12 +363,12 @@ class LocalBackend:
                 row.step(token)
 
         extra = {"min_new_tokens": jobs[0].min_tokens} if jobs[0].min_tokens else {}
-        out = comp.generate([j.prompt for j in jobs], max_new_tokens=max(j.max_tokens for j in jobs), genes=genes,
-                            on_step=on_step, on_route=on_route if routes_itself else None,
-                            stopping_criteria=StoppingCriteriaList([_AllDone(rows)]), **extra)
-        for row, gen in zip(rows, out):
-            d = gen.decision
-            row.resolve(row.served or Served(gen.gene, True, round(d.confidence, 6) if d else None))
+        comp.generate([j.prompt for j in jobs], max_new_tokens=max(j.max_tokens for j in jobs), genes=genes,
+                      on_step=on_step, on_route=on_route if routes_itself else None,
+                      stopping_criteria=StoppingCriteriaList([_AllDone(rows)]), **extra)
+        for row in rows:  # rows that have not ended yet (a client gone); each was served before its first token
+            assert row.served is not None
+            row.resolve(row.served)
 
     # ------------------------------------------------------------------------------------------ admin
     def add_gene(self, path: str) -> dict[str, Any]:
